@@ -1,0 +1,1 @@
+"""The bundled C++ inference engine (runtime, kernels) and its Python binding."""

@@ -1,0 +1,1 @@
+"""Model families; every module here registers its models on import."""

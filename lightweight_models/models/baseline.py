@@ -1,0 +1,56 @@
+"""A small plain convnet: the fast default of ``make run`` and the workhorse of tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.blocks import ConvNormAct
+from lightweight_models.registry import register_model
+
+
+class SimpleCNN(nn.Module):
+    """Three conv stages (two stride-2), global pool, linear head: ~0.1M params at width 1."""
+
+    total_stride = 4
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 1,
+        width_mult: float = 1.0,
+        small_input: bool = True,
+        input_size: int | None = None,
+        drop_rate: float = 0.0,
+        round_divisor: int = 8,
+    ) -> None:
+        super().__init__()
+        check_positive("num_classes", num_classes)
+        check_positive("in_chans", in_chans)
+        width_mult = check_width_mult(width_mult)
+        c1, c2, c3 = (make_divisible(c * width_mult, round_divisor) for c in (32, 64, 128))
+        stem_stride = 1 if small_input else 2
+        self.total_stride = 4 * stem_stride
+        check_input_size(input_size, self.total_stride, "simple_cnn")
+        self.features = nn.Sequential(
+            ConvNormAct(in_chans, c1, 3, stride=stem_stride),
+            ConvNormAct(c1, c1, 3),
+            ConvNormAct(c1, c2, 3, stride=2),
+            ConvNormAct(c2, c2, 3),
+            ConvNormAct(c2, c3, 3, stride=2),
+            ConvNormAct(c3, c3, 3),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(drop_rate)
+        self.classifier = nn.Linear(c3, num_classes)
+        self.num_features = c3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.features(x)).flatten(1)
+        return self.classifier(self.drop(x))
+
+
+@register_model("simple_cnn", family="baseline", default_input=28, reference=None)
+def simple_cnn(**kwargs) -> SimpleCNN:
+    return SimpleCNN(**kwargs)

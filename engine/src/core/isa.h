@@ -1,0 +1,22 @@
+// Instruction-set levels a kernel can be compiled for. Detection (CPUID/XGETBV)
+// and the SLIMLAB_ISA override live in cpu.h/cpu.cpp.
+#pragma once
+
+namespace slim {
+
+enum class Isa : int {
+  kScalar = 0,  // portable C++ reference, always available
+  kAvx2 = 1,    // AVX2 + FMA
+  kAvx512 = 2,  // AVX-512 F/BW/DQ/VL
+};
+
+inline const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
+
+}  // namespace slim

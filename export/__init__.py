@@ -1,2 +1,32 @@
 """Offline half of the engine: PyTorch -> ONNX export, ONNX graph optimization
 passes, and the writer of the engine's own model file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from export.converter import ConversionReport, convert
+from export.engine_file import EngineFileError, EngineFileSummary, load_engine_file_summary
+from export.support import UnsupportedOpsError
+
+__all__ = [
+    "ConversionReport",
+    "EngineFileError",
+    "EngineFileSummary",
+    "ExportVerificationError",
+    "UnsupportedOpsError",
+    "convert",
+    "load_engine_file_summary",
+    "to_onnx",
+]
+
+_TORCH_SIDE = {"to_onnx", "ExportVerificationError"}
+
+
+def __getattr__(name: str) -> Any:
+    # the PyTorch exporter pulls in torch (seconds to import); converting an ONNX file does not need it
+    if name in _TORCH_SIDE:
+        from export import onnx_export
+
+        return getattr(onnx_export, name)
+    raise AttributeError(f"module 'export' has no attribute '{name}'")

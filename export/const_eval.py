@@ -1,0 +1,238 @@
+"""A small NumPy evaluator for the ONNX ops that appear in shape computations and on weights.
+
+Used by constant folding: a node whose inputs are all constants is evaluated
+here once, offline. Semantics follow ONNX opset 17. Ops not listed are simply
+not folded.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from configs.registry import Registry
+from export.ir import numpy_of_dtype
+
+Arrays = list[np.ndarray | None]
+Evaluator = Callable[[Arrays, dict[str, Any]], list[np.ndarray]]
+
+EVALUATORS: Registry[Evaluator] = Registry("constant evaluator")
+
+
+def evaluable(op_type: str) -> bool:
+    return op_type in EVALUATORS
+
+
+def evaluate(op_type: str, inputs: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    return EVALUATORS.get(op_type)(inputs, attrs)
+
+
+def _op(*names: str) -> Callable[[Evaluator], Evaluator]:
+    def deco(fn: Evaluator) -> Evaluator:
+        for n in names:
+            EVALUATORS.add(n, fn)
+        return fn
+
+    return deco
+
+
+def _same_dtype(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+    # NumPy promotes int32*int64 etc.; ONNX keeps the input type
+    return np.asarray(result).astype(like.dtype, copy=False)
+
+
+def _binary(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Evaluator:
+    def run(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+        # Max/Min are variadic in ONNX; a left fold covers them and the binary ops alike
+        return [_same_dtype(functools.reduce(fn, x), x[0])]
+
+    return run
+
+
+def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if np.issubdtype(a.dtype, np.integer):
+        # ONNX integer Div truncates toward zero (C semantics), unlike NumPy's floor division
+        q = np.abs(a) // np.abs(b)
+        return np.where((a < 0) ^ (b < 0), -q, q)
+    return a / b
+
+
+for _name, _fn in {
+    "Add": np.add,
+    "Sub": np.subtract,
+    "Mul": np.multiply,
+    "Div": _int_div,
+    "Pow": np.power,
+    "Max": np.maximum,
+    "Min": np.minimum,
+}.items():
+    EVALUATORS.add(_name, _binary(_fn))
+
+
+def _compare(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Evaluator:
+    return lambda x, _a: [np.asarray(fn(x[0], x[1]))]
+
+
+for _name, _fn in {
+    "Equal": np.equal,
+    "Less": np.less,
+    "Greater": np.greater,
+    "LessOrEqual": np.less_equal,
+    "GreaterOrEqual": np.greater_equal,
+}.items():
+    EVALUATORS.add(_name, _compare(_fn))
+
+
+_UNARY = {
+    "Neg": np.negative,
+    "Abs": np.abs,
+    "Sqrt": np.sqrt,
+    "Reciprocal": np.reciprocal,
+    "Floor": np.floor,
+    "Ceil": np.ceil,
+    "Exp": np.exp,
+    "Not": np.logical_not,
+    "Identity": lambda a: a,
+}
+for _name, _ufn in _UNARY.items():
+    EVALUATORS.add(_name, lambda x, _a, f=_ufn: [_same_dtype(f(x[0]), x[0])])
+
+
+@_op("Cast")
+def _cast(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    return [x[0].astype(numpy_of_dtype(int(attrs["to"])))]
+
+
+@_op("Shape")
+def _shape(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    dims = np.asarray(x[0].shape, dtype=np.int64)
+    return [dims[shape_slice(attrs)]]
+
+
+def shape_slice(attrs: dict[str, Any]) -> slice:
+    """Shape's start/end attributes (opset 15+) as a slice; Python clamps and wraps like ONNX."""
+    start, end = int(attrs.get("start", 0)), attrs.get("end")
+    return slice(start, None if end is None else int(end))
+
+
+@_op("Size")
+def _size(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    return [np.asarray(x[0].size, dtype=np.int64)]
+
+
+@_op("Gather")
+def _gather(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    return [np.take(x[0], x[1].astype(np.int64), axis=int(attrs.get("axis", 0)))]
+
+
+@_op("Concat")
+def _concat(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    return [np.concatenate([a for a in x if a is not None], axis=int(attrs["axis"]))]
+
+
+def _axes(arr: np.ndarray | None) -> list[int]:
+    return [] if arr is None else [int(a) for a in np.atleast_1d(arr)]
+
+
+@_op("Unsqueeze")
+def _unsqueeze(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    out_rank = x[0].ndim + len(_axes(x[1]))
+    axes = sorted(a % out_rank for a in _axes(x[1]))
+    y = x[0]
+    for a in axes:
+        y = np.expand_dims(y, a)
+    return [y]
+
+
+@_op("Squeeze")
+def _squeeze(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    axes = _axes(x[1] if len(x) > 1 else None)
+    return [np.squeeze(x[0], axis=tuple(a % x[0].ndim for a in axes) if axes else None)]
+
+
+def reshape_target(in_shape: tuple[int, ...], shape: np.ndarray, allowzero: int) -> tuple[int, ...]:
+    """ONNX Reshape's output shape: 0 copies the input dim (unless allowzero), -1 is inferred."""
+    out = [int(s) for s in shape]
+    if not allowzero:
+        out = [in_shape[i] if s == 0 else s for i, s in enumerate(out)]
+    if -1 in out:
+        known = int(np.prod([s for s in out if s != -1]))
+        out[out.index(-1)] = int(np.prod(in_shape)) // known if known else 0
+    return tuple(out)
+
+
+@_op("Reshape")
+def _reshape(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    return [x[0].reshape(reshape_target(x[0].shape, x[1], int(attrs.get("allowzero", 0))))]
+
+
+@_op("Flatten")
+def _flatten(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    axis = int(attrs.get("axis", 1)) % (x[0].ndim + 1) if x[0].ndim else 0
+    return [x[0].reshape(int(np.prod(x[0].shape[:axis])), -1)]
+
+
+@_op("Transpose")
+def _transpose(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    perm = attrs.get("perm")
+    return [np.transpose(x[0], None if perm is None else [int(p) for p in perm])]
+
+
+@_op("Slice")
+def _slice(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    data, starts, ends = x[0], x[1], x[2]
+    axes = _axes(x[3]) if len(x) > 3 and x[3] is not None else list(range(len(starts)))
+    steps = _axes(x[4]) if len(x) > 4 and x[4] is not None else [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for a, s, e, st in zip(axes, starts, ends, steps):
+        # ONNX clamps huge sentinels (INT64_MAX/MIN); Python slicing clamps the same way
+        index[a % data.ndim] = slice(int(s), int(e), int(st))
+    return [data[tuple(index)]]
+
+
+@_op("Range")
+def _range(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    start, limit, delta = (a.item() for a in x[:3])
+    return [np.arange(start, limit, delta, dtype=x[0].dtype)]
+
+
+@_op("ConstantOfShape")
+def _constant_of_shape(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    fill = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)
+    return [np.full([int(d) for d in x[0]], fill[0], dtype=fill.dtype)]
+
+
+@_op("Where")
+def _where(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    return [np.where(x[0], x[1], x[2]).astype(x[1].dtype, copy=False)]
+
+
+@_op("Expand")
+def _expand(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    # ONNX Expand broadcasts both ways (a 1 in the target keeps the input dim)
+    target = np.broadcast_shapes(x[0].shape, tuple(int(d) for d in x[1]))
+    return [np.broadcast_to(x[0], target).copy()]
+
+
+@_op("Tile")
+def _tile(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    return [np.tile(x[0], [int(r) for r in x[1]])]
+
+
+def _reduce(fn: Callable[..., np.ndarray]) -> Evaluator:
+    def run(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+        # ReduceSum takes axes as an input since opset 13 (all reductions since 18); before, an attribute
+        axes = _axes(x[1]) if len(x) > 1 and x[1] is not None else list(attrs.get("axes", []))
+        if not axes and attrs.get("noop_with_empty_axes", 0):
+            return [x[0]]
+        out = fn(x[0], axis=tuple(axes) if axes else None, keepdims=bool(attrs.get("keepdims", 1)))
+        return [_same_dtype(out, x[0])]
+
+    return run
+
+
+for _name, _fn in {"ReduceProd": np.prod, "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}.items():
+    EVALUATORS.add(_name, _reduce(_fn))

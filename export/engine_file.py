@@ -1,0 +1,402 @@
+"""Writer and reader of the engine model file (``.slm``), version 1.0: see engine/FORMAT.md.
+
+The writer serializes an optimized IR graph; the reader parses a file back into
+a summary (header, tensors, nodes, metadata) and checks the same rules the C++
+loader checks, which makes it the round-trip test of the writer.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from onnx import TensorProto
+
+from export.atomic import write_atomically
+from export.ir import Graph, dtype_name, numpy_of_dtype
+
+MAGIC = b"SLIMLAB\0"
+VERSION = (1, 0)
+HEADER_SIZE = 64
+ALIGN = 64
+FLAG_FP16_WEIGHTS = 1
+MAX_RANK = 8
+MAX_STR = 65535
+
+KIND_VALUE, KIND_INPUT, KIND_CONST = 0, 1, 2
+ATTR_INT, ATTR_FLOAT, ATTR_STRING, ATTR_INTS, ATTR_FLOATS = 1, 2, 3, 4, 5
+
+# dtypes the format can carry (FORMAT.md "tensor := ... u8 dtype")
+FORMAT_DTYPES = {
+    TensorProto.FLOAT,
+    TensorProto.UINT8,
+    TensorProto.INT8,
+    TensorProto.INT32,
+    TensorProto.INT64,
+    TensorProto.BOOL,
+    TensorProto.FLOAT16,
+    TensorProto.INT4,
+}
+_HEADER = struct.Struct("<8sHHIQQQQQII")
+assert _HEADER.size == HEADER_SIZE
+
+
+class EngineFileError(ValueError):
+    """A graph that cannot be written, or a file that violates FORMAT.md."""
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+# ---- writing -----------------------------------------------------------------------------------
+class _Out:
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+
+    def pack(self, fmt: str, *vals: Any) -> None:
+        self.buf.write(struct.pack("<" + fmt, *vals))
+
+    def str(self, s: str, what: str) -> None:
+        data = s.encode("utf-8")
+        if len(data) > MAX_STR:
+            raise EngineFileError(f"{what} '{s[:40]}...' is longer than {MAX_STR} bytes")
+        self.pack("I", len(data))
+        self.buf.write(data)
+
+
+def _storage(arr: np.ndarray, dtype: int, fp16: bool) -> tuple[int, bytes]:
+    if dtype == TensorProto.INT4:
+        raise EngineFileError("int4 constants are not produced by this converter yet")
+    if fp16 and dtype == TensorProto.FLOAT:
+        half = arr.astype(np.float16)
+        # a value outside fp16 range would silently become inf: keep such a tensor in fp32
+        if np.array_equal(np.isfinite(half), np.isfinite(arr)):
+            return TensorProto.FLOAT16, half.astype("<f2").tobytes()
+    return dtype, np.ascontiguousarray(arr.astype(numpy_of_dtype(dtype).newbyteorder("<"))).tobytes()
+
+
+def _attr(out: _Out, name: str, value: Any, node_name: str) -> None:
+    out.str(name, "attribute name")
+    if isinstance(value, bool | int | np.integer):
+        out.pack("Bq", ATTR_INT, int(value))
+    elif isinstance(value, float | np.floating):
+        out.pack("Bf", ATTR_FLOAT, float(value))
+    elif isinstance(value, str):
+        out.pack("B", ATTR_STRING)
+        out.str(value, f"attribute {name}")
+    elif isinstance(value, list | tuple) and all(isinstance(v, int | np.integer) for v in value) and value:
+        out.pack(f"BI{len(value)}q", ATTR_INTS, len(value), *(int(v) for v in value))
+    elif isinstance(value, list | tuple) and all(isinstance(v, float | int | np.number) for v in value):
+        # an empty list is written as floats: only activation_params is ever empty
+        out.pack(f"BI{len(value)}f", ATTR_FLOATS, len(value), *(float(v) for v in value))
+    else:
+        raise EngineFileError(
+            f"node '{node_name}': attribute '{name}' of type {type(value).__name__} has no encoding in the "
+            "engine file (int, float, string, ints, floats only)"
+        )
+
+
+def _ordered_tensors(graph: Graph) -> list[str]:
+    """Graph inputs, then constants, then node outputs in node order (a stable, readable order)."""
+    consts = sorted({i for n in graph.nodes for i in n.inputs if i and graph.values[i].is_const})
+    produced = [o for n in graph.nodes for o in n.outputs if o]
+    return [*graph.inputs, *consts, *produced]
+
+
+def serialize(graph: Graph, weights: str = "fp32", meta: dict[str, str] | None = None) -> bytes:
+    """The engine file bytes for ``graph`` (optimized, topologically sorted)."""
+    if weights not in ("fp32", "fp16"):
+        raise EngineFileError(f"weights must be 'fp32' or 'fp16', got '{weights}'")
+    names = _ordered_tensors(graph)
+    index = {n: i for i, n in enumerate(names)}
+    for o in graph.outputs:
+        if o not in index or index[o] < len(graph.inputs) or graph.values[o].is_const:
+            raise EngineFileError(f"graph output '{o}' is not produced by a node")
+    g = _Out()
+    weights_buf = bytearray()
+    any_fp16 = False
+    g.pack("I", len(names))
+    for name in names:
+        v = graph.values[name]
+        kind = KIND_INPUT if name in graph.inputs else KIND_CONST if v.is_const else KIND_VALUE
+        if not v.dtype:
+            raise EngineFileError(f"tensor '{name}' has no element type (shape inference could not type it)")
+        if v.dtype not in FORMAT_DTYPES:
+            raise EngineFileError(f"tensor '{name}' has dtype {dtype_name(v.dtype)}, which the engine file "
+                                  "cannot store")
+        if v.shape is None:
+            raise EngineFileError(f"tensor '{name}' has an unknown rank (shape inference could not type it)")
+        if len(v.shape) > MAX_RANK:
+            raise EngineFileError(f"tensor '{name}' has rank {len(v.shape)} > {MAX_RANK}")
+        g.str(name, "tensor name")
+        g.pack("BBH", v.dtype, kind, 0)
+        dims = [d if isinstance(d, int) else -1 for d in v.shape]
+        g.pack(f"I{len(dims)}q", len(dims), *dims)
+        for d in v.shape:
+            g.str(d if isinstance(d, str) else "", "dim name")
+        if kind == KIND_CONST:
+            storage, data = _storage(v.const, v.dtype, weights == "fp16")
+            any_fp16 |= storage == TensorProto.FLOAT16
+            offset = _align(len(weights_buf))
+            weights_buf.extend(b"\0" * (offset - len(weights_buf)))
+            weights_buf.extend(data)
+            g.pack("B7xQQ", storage, offset, len(data))
+    g.pack(f"I{len(graph.inputs)}I", len(graph.inputs), *(index[i] for i in graph.inputs))
+    g.pack(f"I{len(graph.outputs)}I", len(graph.outputs), *(index[o] for o in graph.outputs))
+    g.pack("I", len(graph.nodes))
+    for n in graph.nodes:
+        if n.domain not in ("", "ai.onnx"):
+            raise EngineFileError(f"node '{n.name}' is in custom domain '{n.domain}'")
+        g.str(n.op_type, "op type")
+        g.str(n.name, "node name")
+        g.pack(f"I{len(n.inputs)}i", len(n.inputs), *(index[i] if i else -1 for i in n.inputs))
+        outs = [o for o in n.outputs]
+        if "" in outs:
+            # FORMAT.md has no "omitted output" marker; trailing unused outputs are dropped
+            while outs and not outs[-1]:
+                outs.pop()
+            if "" in outs:
+                raise EngineFileError(f"node '{n.name}' has an omitted output in the middle of its outputs")
+        g.pack(f"I{len(outs)}I", len(outs), *(index[o] for o in outs))
+        g.pack("I", len(n.attrs))
+        for key in sorted(n.attrs):
+            _attr(g, key, n.attrs[key], n.name)
+    meta = dict(meta or {})
+    g.pack("I", len(meta))
+    for k in sorted(meta):
+        g.str(k, "metadata key")
+        g.str(str(meta[k]), f"metadata '{k}'")
+
+    graph_bytes = g.buf.getvalue()
+    weights_offset = _align(HEADER_SIZE + len(graph_bytes))
+    file_size = weights_offset + len(weights_buf)
+    header = _HEADER.pack(
+        MAGIC,
+        *VERSION,
+        FLAG_FP16_WEIGHTS if any_fp16 else 0,
+        file_size,
+        HEADER_SIZE,
+        len(graph_bytes),
+        weights_offset,
+        len(weights_buf),
+        zlib.crc32(graph_bytes),
+        zlib.crc32(bytes(weights_buf)),
+    )
+    pad = b"\0" * (weights_offset - HEADER_SIZE - len(graph_bytes))
+    return header + graph_bytes + pad + bytes(weights_buf)
+
+
+def write_engine_file(graph: Graph, path: str | os.PathLike[str], weights: str = "fp32",
+                      meta: dict[str, str] | None = None) -> Path:
+    """Serialize and write atomically (temp file in the same folder, then rename)."""
+    return write_atomically(serialize(graph, weights, meta), path)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+@dataclass
+class TensorInfo:
+    name: str
+    dtype: int
+    kind: int
+    shape: list[int]
+    dim_names: list[str]
+    storage_dtype: int | None = None
+    data_offset: int | None = None  # relative to weights_offset
+    data_size: int | None = None
+
+
+@dataclass
+class NodeInfo:
+    op_type: str
+    name: str
+    inputs: list[int]
+    outputs: list[int]
+    attrs: dict[str, Any]
+
+
+@dataclass
+class EngineFileSummary:
+    version: tuple[int, int]
+    flags: int
+    file_size: int
+    graph_offset: int
+    graph_size: int
+    weights_offset: int
+    weights_size: int
+    graph_crc32: int
+    weights_crc32: int
+    tensors: list[TensorInfo] = field(default_factory=list)
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    nodes: list[NodeInfo] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for n in self.nodes:
+            counts[n.op_type] = counts.get(n.op_type, 0) + 1
+        return counts
+
+    def constant(self, name: str) -> np.ndarray:
+        """A constant's data as stored (fp16 weights stay fp16), read from the file."""
+        t = next((t for t in self.tensors if t.name == name and t.kind == KIND_CONST), None)
+        if t is None or self.path is None:
+            raise KeyError(f"no constant named '{name}'")
+        with open(self.path, "rb") as f:
+            f.seek(self.weights_offset + t.data_offset)
+            raw = f.read(t.data_size)
+        return np.frombuffer(raw, numpy_of_dtype(t.storage_dtype).newbyteorder("<")).reshape(t.shape)
+
+
+class _In:
+    def __init__(self, data: bytes, what: str) -> None:
+        self.data, self.pos, self.what = data, 0, what
+
+    def take(self, fmt: str) -> tuple:
+        size = struct.calcsize("<" + fmt)
+        if self.pos + size > len(self.data):
+            raise EngineFileError(f"{self.what}: truncated at byte {self.pos}")
+        vals = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += size
+        return vals
+
+    def one(self, fmt: str) -> Any:
+        return self.take(fmt)[0]
+
+    def count(self, what: str, min_bytes_each: int) -> int:
+        n = self.one("I")
+        # no count may promise more items than the remaining bytes can hold
+        if n * min_bytes_each > len(self.data) - self.pos:
+            raise EngineFileError(f"{self.what}: {what} count {n} exceeds the section size")
+        return n
+
+    def str(self) -> str:
+        n = self.one("I")
+        if n > MAX_STR or self.pos + n > len(self.data):
+            raise EngineFileError(f"{self.what}: bad string length {n} at byte {self.pos - 4}")
+        s = self.data[self.pos : self.pos + n].decode("utf-8")
+        self.pos += n
+        return s
+
+
+def _read_attr(r: _In) -> tuple[str, Any]:
+    name, kind = r.str(), r.one("B")
+    if kind == ATTR_INT:
+        return name, r.one("q")
+    if kind == ATTR_FLOAT:
+        return name, r.one("f")
+    if kind == ATTR_STRING:
+        return name, r.str()
+    if kind in (ATTR_INTS, ATTR_FLOATS):
+        n = r.count(f"attribute {name} length", 8 if kind == ATTR_INTS else 4)
+        return name, list(r.take(f"{n}{'q' if kind == ATTR_INTS else 'f'}"))
+    raise EngineFileError(f"attribute '{name}': unknown type {kind}")
+
+
+def _parse_graph(s: EngineFileSummary, r: _In) -> None:
+    for _ in range(r.count("tensor", 14)):
+        name = r.str()
+        dtype, kind, _reserved = r.take("BBH")
+        rank = r.one("I")
+        if rank > MAX_RANK:
+            raise EngineFileError(f"tensor '{name}': rank {rank} > {MAX_RANK}")
+        t = TensorInfo(name, dtype, kind, list(r.take(f"{rank}q")), [r.str() for _ in range(rank)])
+        if kind == KIND_CONST:
+            t.storage_dtype, t.data_offset, t.data_size = r.take("B7xQQ")
+        s.tensors.append(t)
+    s.inputs = list(r.take(f"{r.count('input', 4)}I"))
+    s.outputs = list(r.take(f"{r.count('output', 4)}I"))
+    for _ in range(r.count("node", 20)):
+        op, name = r.str(), r.str()
+        ins = list(r.take(f"{r.count('node input', 4)}i"))
+        outs = list(r.take(f"{r.count('node output', 4)}I"))
+        attrs = dict(_read_attr(r) for _ in range(r.count("attribute", 5)))
+        s.nodes.append(NodeInfo(op, name, ins, outs, attrs))
+    s.meta = {r.str(): r.str() for _ in range(r.count("metadata", 8))}
+    if r.pos != len(r.data):
+        raise EngineFileError(f"graph section has {len(r.data) - r.pos} trailing bytes")
+
+
+def _storage_size(t: TensorInfo) -> int:
+    numel = int(np.prod(t.shape, dtype=np.int64)) if t.shape else 1
+    if t.storage_dtype == TensorProto.INT4:
+        return (numel + 1) // 2
+    return numel * numpy_of_dtype(t.storage_dtype).itemsize
+
+
+def _validate(s: EngineFileSummary) -> None:
+    n = len(s.tensors)
+    names = [t.name for t in s.tensors]
+    if len(set(names)) != n:
+        raise EngineFileError("tensor names are not unique")
+    if len({nd.name for nd in s.nodes}) != len(s.nodes) or any(not nd.name for nd in s.nodes):
+        raise EngineFileError("node names are not unique and non-empty")
+    for i in s.inputs:
+        if i >= n or s.tensors[i].kind != KIND_INPUT:
+            raise EngineFileError(f"graph input index {i} is not a kind-1 tensor")
+    for t in s.tensors:
+        if t.kind == KIND_CONST:
+            if any(d < 0 for d in t.shape):
+                raise EngineFileError(f"constant '{t.name}' has a non-static shape")
+            if t.data_offset % ALIGN:
+                raise EngineFileError(f"constant '{t.name}' data_offset {t.data_offset} is not 64-byte aligned")
+            if t.data_offset + t.data_size > s.weights_size or t.data_size != _storage_size(t):
+                raise EngineFileError(f"constant '{t.name}' data range/size is wrong")
+    available = {i for i, t in enumerate(s.tensors) if t.kind in (KIND_INPUT, KIND_CONST)}
+    produced: set[int] = set()
+    for nd in s.nodes:
+        for i in nd.inputs:
+            if i != -1 and i not in available:
+                raise EngineFileError(f"node '{nd.name}' reads tensor {i} before it is produced (not sorted?)")
+        for o in nd.outputs:
+            if o >= n or s.tensors[o].kind != KIND_VALUE or o in produced:
+                raise EngineFileError(f"node '{nd.name}' output {o} is not a fresh kind-0 tensor")
+            produced.add(o)
+            available.add(o)
+    values = {i for i, t in enumerate(s.tensors) if t.kind == KIND_VALUE}
+    if values != produced:
+        raise EngineFileError("some kind-0 tensors are not produced by any node")
+    for o in s.outputs:
+        if o not in produced:
+            raise EngineFileError(f"graph output {o} is not produced by a node")
+
+
+def load_engine_file_summary(path: str | os.PathLike[str]) -> EngineFileSummary:
+    """Parse and validate an engine file; raises EngineFileError naming the violated rule."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        return _parse(f, path)
+
+
+def _parse(f: BinaryIO, path: Path) -> EngineFileSummary:
+    data = f.read()
+    if len(data) < HEADER_SIZE:
+        raise EngineFileError(f"{path}: {len(data)} bytes is shorter than the 64-byte header")
+    magic, major, minor, flags, file_size, g_off, g_size, w_off, w_size, g_crc, w_crc = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise EngineFileError(f"{path}: bad magic {magic!r}")
+    if major != VERSION[0]:
+        raise EngineFileError(f"{path}: version_major {major} is not supported (expected {VERSION[0]})")
+    if file_size != len(data):
+        raise EngineFileError(f"{path}: file_size {file_size} != real size {len(data)}")
+    if g_off != HEADER_SIZE or g_off + g_size > w_off or w_off % ALIGN or w_off + w_size != file_size:
+        raise EngineFileError(f"{path}: inconsistent section offsets/sizes")
+    if flags & ~FLAG_FP16_WEIGHTS:
+        raise EngineFileError(f"{path}: unknown flag bits {flags:#x}")
+    graph_bytes, weight_bytes = data[g_off : g_off + g_size], data[w_off:]
+    if zlib.crc32(graph_bytes) != g_crc:
+        raise EngineFileError(f"{path}: graph_crc32 mismatch")
+    if zlib.crc32(weight_bytes) != w_crc:
+        raise EngineFileError(f"{path}: weights_crc32 mismatch")
+    s = EngineFileSummary((major, minor), flags, file_size, g_off, g_size, w_off, w_size, g_crc, w_crc, path=path)
+    _parse_graph(s, _In(graph_bytes, f"{path} graph section"))
+    _validate(s)
+    return s

@@ -1,0 +1,312 @@
+"""A light in-memory graph that the optimization passes transform.
+
+Values are named, typed (ONNX TensorProto dtype codes) and shaped (int for a
+static dim, str for a named symbolic dim, None for unknown); constants carry a
+NumPy array. Nodes refer to values by name, "" for an omitted optional input.
+Conversion from and to ``onnx.ModelProto`` lives here so that every pass works
+on one representation only.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+Dim = int | str | None
+
+
+class GraphError(ValueError):
+    """The ONNX graph cannot be represented or is malformed."""
+
+
+@dataclass
+class Value:
+    name: str
+    dtype: int  # onnx.TensorProto code; 0 = unknown
+    shape: list[Dim] | None  # None: rank unknown
+    const: np.ndarray | None = None
+
+    @property
+    def is_const(self) -> bool:
+        return self.const is not None
+
+    @property
+    def static_shape(self) -> tuple[int, ...] | None:
+        """The shape when every dim is a known integer, else None."""
+        if self.shape is None or not all(isinstance(d, int) for d in self.shape):
+            return None
+        return tuple(self.shape)  # type: ignore[arg-type]
+
+
+@dataclass
+class Node:
+    op_type: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    domain: str = ""
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.attrs.get(name, default)
+
+
+@dataclass
+class Graph:
+    values: dict[str, Value]
+    nodes: list[Node]
+    inputs: list[str]
+    outputs: list[str]
+    opset: int = 17
+    meta: dict[str, str] = field(default_factory=dict)
+
+    # ---- queries -------------------------------------------------------------------------------
+    def producers(self) -> dict[str, Node]:
+        return {out: n for n in self.nodes for out in n.outputs if out}
+
+    def consumers(self) -> dict[str, list[Node]]:
+        uses: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            for i in n.inputs:
+                if i:
+                    uses.setdefault(i, []).append(n)
+        return uses
+
+    def const(self, name: str) -> np.ndarray | None:
+        v = self.values.get(name) if name else None
+        return None if v is None else v.const
+
+    def op_counts(self) -> Counter[str]:
+        return Counter(n.op_type for n in self.nodes)
+
+    # ---- edits ---------------------------------------------------------------------------------
+    def fresh_name(self, base: str) -> str:
+        taken = set(self.values) | {n.name for n in self.nodes}
+        if base not in taken:
+            return base
+        for i in itertools.count(1):
+            cand = f"{base}_{i}"
+            if cand not in taken:
+                return cand
+        raise AssertionError("unreachable")
+
+    def add_const(self, base: str, array: np.ndarray) -> str:
+        name = self.fresh_name(base)
+        array = np.asarray(array)
+        self.values[name] = Value(name, dtype_of_numpy(array.dtype), list(array.shape), array)
+        return name
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Every consumer of ``old`` reads ``new`` instead (graph outputs are not touched)."""
+        for n in self.nodes:
+            n.inputs = [new if i == old else i for i in n.inputs]
+
+    def bypass(self, removed_output: str, replacement: str) -> bool:
+        """Make ``removed_output`` redundant by routing its readers to ``replacement``.
+
+        When ``removed_output`` is a graph output, the graph keeps its output name:
+        ``replacement`` is renamed instead, which is only possible when it is an
+        interior value (produced by a node, not itself a graph input/output).
+        Returns False (and changes nothing) when that is not possible.
+        """
+        if removed_output not in self.outputs:
+            self.replace_uses(removed_output, replacement)
+            return True
+        producer = self.producers().get(replacement)
+        if producer is None or replacement in self.outputs or replacement in self.inputs:
+            return False
+        # both name the same tensor; the graph output's declared type is kept (it names its dims)
+        interior, declared = self.values[replacement], self.values.get(removed_output)
+        keep = declared if declared is not None and declared.shape is not None else interior
+        self.values[removed_output] = Value(removed_output, keep.dtype or interior.dtype, keep.shape, None)
+        producer.outputs = [removed_output if o == replacement else o for o in producer.outputs]
+        self.replace_uses(replacement, removed_output)
+        del self.values[replacement]
+        return True
+
+    def remove_nodes(self, dead: list[Node]) -> None:
+        ids = {id(n) for n in dead}
+        self.nodes = [n for n in self.nodes if id(n) not in ids]
+
+    def prune_values(self) -> int:
+        """Drop values nobody references any more; returns how many."""
+        used = set(self.inputs) | set(self.outputs)
+        for n in self.nodes:
+            used.update(i for i in n.inputs if i)
+            used.update(o for o in n.outputs if o)
+        gone = [k for k in self.values if k not in used]
+        for k in gone:
+            del self.values[k]
+        return len(gone)
+
+    def toposort(self) -> None:
+        """Order nodes so that every node comes after the producers of its inputs."""
+        producer = self.producers()
+        order: list[Node] = []
+        state: dict[int, int] = {}  # 1 visiting, 2 done
+        for root in self.nodes:
+            stack: list[tuple[Node, bool]] = [(root, False)]
+            while stack:
+                node, expanded = stack.pop()
+                if expanded:
+                    state[id(node)] = 2
+                    order.append(node)
+                    continue
+                if state.get(id(node)) == 2:
+                    continue
+                if state.get(id(node)) == 1:
+                    raise GraphError(f"graph has a cycle through node '{node.name}'")
+                state[id(node)] = 1
+                stack.append((node, True))
+                for i in reversed(node.inputs):
+                    p = producer.get(i)
+                    if p is not None and state.get(id(p)) != 2:
+                        if state.get(id(p)) == 1:
+                            raise GraphError(f"graph has a cycle through node '{p.name}'")
+                        stack.append((p, False))
+        self.nodes = order
+
+
+# ---- dtype helpers -----------------------------------------------------------------------------
+def dtype_of_numpy(dt: np.dtype) -> int:
+    return int(helper.np_dtype_to_tensor_dtype(np.dtype(dt)))
+
+
+def numpy_of_dtype(code: int) -> np.dtype:
+    return np.dtype(helper.tensor_dtype_to_np_dtype(code))
+
+
+DTYPE_NAMES = {
+    onnx.TensorProto.FLOAT: "float32",
+    onnx.TensorProto.UINT8: "uint8",
+    onnx.TensorProto.INT8: "int8",
+    onnx.TensorProto.INT32: "int32",
+    onnx.TensorProto.INT64: "int64",
+    onnx.TensorProto.BOOL: "bool",
+    onnx.TensorProto.FLOAT16: "float16",
+    onnx.TensorProto.INT4: "int4",
+}
+
+
+def dtype_name(code: int) -> str:
+    return DTYPE_NAMES.get(code) or onnx.TensorProto.DataType.Name(code).lower()
+
+
+# ---- ONNX -> IR --------------------------------------------------------------------------------
+def dims_of(tensor_type: onnx.TypeProto.Tensor) -> list[Dim] | None:
+    if not tensor_type.HasField("shape"):
+        return None
+    dims: list[Dim] = []
+    for d in tensor_type.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return dims
+
+
+def _value_from_info(info: onnx.ValueInfoProto) -> Value:
+    t = info.type.tensor_type
+    return Value(info.name, int(t.elem_type), dims_of(t))
+
+
+def _attr_value(a: onnx.AttributeProto, node_name: str) -> Any:
+    if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+        raise GraphError(f"node '{node_name}': sub-graph attribute '{a.name}' (control flow) is not supported")
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode("utf-8")
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, list):
+        return [x.decode("utf-8") if isinstance(x, bytes) else x for x in v]
+    return v
+
+
+def from_onnx(model: onnx.ModelProto) -> Graph:
+    """Build the IR from a (shape-inferred) ONNX model; Constant nodes become constants."""
+    g = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    values: dict[str, Value] = {}
+    for info in itertools.chain(g.input, g.value_info, g.output):
+        values[info.name] = _value_from_info(info)
+    for init in g.initializer:
+        arr = numpy_helper.to_array(init)
+        values[init.name] = Value(init.name, int(init.data_type), list(arr.shape), arr)
+    # an initializer listed as an input is an overridable default; for inference it is a weight
+    inputs = [i.name for i in g.input if values[i.name].const is None]
+    nodes: list[Node] = []
+    names_seen: set[str] = set()
+    for idx, n in enumerate(g.node):
+        name = n.name or f"{n.op_type}_{idx}"
+        while name in names_seen:
+            name = f"{name}_{idx}"
+        names_seen.add(name)
+        attrs = {a.name: _attr_value(a, name) for a in n.attribute}
+        if n.op_type == "Constant" and n.domain in ("", "ai.onnx"):
+            arr = _constant_node_value(attrs, name)
+            values[n.output[0]] = Value(n.output[0], dtype_of_numpy(arr.dtype), list(arr.shape), arr)
+            continue
+        for o in n.output:
+            if o and o not in values:
+                values[o] = Value(o, 0, None)
+        nodes.append(Node(n.op_type, name, list(n.input), list(n.output), attrs, n.domain))
+    meta = {p.key: p.value for p in model.metadata_props}
+    return Graph(values, nodes, inputs, [o.name for o in g.output], opset, meta)
+
+
+def _constant_node_value(attrs: dict[str, Any], name: str) -> np.ndarray:
+    kinds = {
+        "value": lambda v: np.asarray(v),
+        "value_float": lambda v: np.asarray(v, np.float32),
+        "value_floats": lambda v: np.asarray(v, np.float32),
+        "value_int": lambda v: np.asarray(v, np.int64),
+        "value_ints": lambda v: np.asarray(v, np.int64),
+    }
+    for key, make in kinds.items():
+        if key in attrs:
+            return make(attrs[key])
+    raise GraphError(f"Constant node '{name}' has no supported value attribute (got {sorted(attrs)})")
+
+
+# ---- IR -> ONNX (used to check numerics of a transformed graph with onnxruntime) ---------------
+def _info(v: Value) -> onnx.ValueInfoProto:
+    shape = None if v.shape is None else [d if d is not None else None for d in v.shape]
+    return helper.make_tensor_value_info(v.name, v.dtype or onnx.TensorProto.UNDEFINED, shape)
+
+
+def to_onnx_model(graph: Graph) -> onnx.ModelProto:
+    """The IR as an ONNX model (engine-only attributes/ops are kept as they are)."""
+    nodes = []
+    for n in graph.nodes:
+        node = helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain or None)
+        for key, value in n.attrs.items():
+            # an empty list has no inferable type; the only empty list attribute is activation_params
+            kind = onnx.AttributeProto.FLOATS if isinstance(value, list) and not value else None
+            node.attribute.append(helper.make_attribute(key, value, attr_type=kind))
+        nodes.append(node)
+    inits = [numpy_helper.from_array(v.const, v.name) for v in graph.values.values() if v.is_const]
+    interior = [
+        _info(v)
+        for v in graph.values.values()
+        if not v.is_const and v.name not in graph.inputs and v.name not in graph.outputs and v.dtype
+    ]
+    g = helper.make_graph(
+        nodes,
+        "slimlab",
+        [_info(graph.values[i]) for i in graph.inputs],
+        [_info(graph.values[o]) for o in graph.outputs],
+        initializer=inits,
+        value_info=interior,
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset or 17)])
+    model.ir_version = min(model.ir_version, 9)
+    return model

@@ -1,0 +1,64 @@
+"""Check a graph against the engine's support matrix before anything is written.
+
+The matrix is ``{op_type: [dtype names]}`` as returned by ``engine.supported_ops()``.
+A node's dtype is the element type of its first present input (the data it
+computes on; for Shape that is the tensor whose shape is read), or of its first
+output for nodes without inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from export.ir import Graph, Node, dtype_name
+
+SupportMatrix = Mapping[str, Sequence[str]]
+
+
+class UnsupportedOpsError(ValueError):
+    """The graph uses op types or dtypes the engine does not implement; lists all of them."""
+
+    def __init__(self, unsupported_ops: dict[str, list[str]], unsupported_dtypes: dict[tuple[str, str], list[str]]):
+        self.unsupported_ops = unsupported_ops
+        self.unsupported_dtypes = unsupported_dtypes
+        lines = ["the engine does not support this graph:"]
+        for op, nodes in sorted(unsupported_ops.items()):
+            lines.append(f"  op {op} ({len(nodes)} node{'s' * (len(nodes) != 1)}): {', '.join(nodes)}")
+        for (op, dt), nodes in sorted(unsupported_dtypes.items()):
+            lines.append(f"  op {op} with dtype {dt} ({len(nodes)}): {', '.join(nodes)}")
+        super().__init__("\n".join(lines))
+
+
+def node_dtype(graph: Graph, node: Node) -> str:
+    names = [i for i in node.inputs if i] or [o for o in node.outputs if o]
+    value = graph.values.get(names[0]) if names else None
+    return dtype_name(value.dtype) if value is not None and value.dtype else "unknown"
+
+
+def check_supported(graph: Graph, supported: SupportMatrix) -> None:
+    """Raise UnsupportedOpsError naming every unsupported op type / dtype and its nodes."""
+    bad_ops: dict[str, list[str]] = {}
+    bad_dtypes: dict[tuple[str, str], list[str]] = {}
+    for node in graph.nodes:
+        if node.op_type not in supported:
+            bad_ops.setdefault(node.op_type, []).append(node.name)
+            continue
+        dt = node_dtype(graph, node)
+        if dt not in supported[node.op_type]:
+            bad_dtypes.setdefault((node.op_type, dt), []).append(node.name)
+    if bad_ops or bad_dtypes:
+        raise UnsupportedOpsError(bad_ops, bad_dtypes)
+
+
+def engine_supported_ops() -> dict[str, list[str]]:
+    """The compiled engine's support matrix; a clear error when the module is not built."""
+    try:
+        import engine
+
+        fn = engine.supported_ops
+    except (ImportError, AttributeError) as exc:
+        raise RuntimeError(
+            "the engine's Python module is not built, so its support matrix (engine.supported_ops()) is "
+            "unavailable; build it with `pip install -e .` (or pass supported_ops= to export.convert)"
+        ) from exc
+    return {str(k): [str(d) for d in v] for k, v in fn().items()}

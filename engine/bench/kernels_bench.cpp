@@ -1,0 +1,251 @@
+// Micro-benchmark of slim_kernels (not a test): single-thread GFLOP/s of SGEMM
+// on MobileNetV2's pointwise-convolution shapes and of depthwise/stem convs,
+// for every ISA variant the CPU supports.
+// Build: configure with -DSLIMLAB_BUILD_KERNELS_BENCH=ON, run slim_kernels_bench.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace {
+
+using slim::Isa;
+namespace k = slim::kernels;
+
+bool cpu_has(Isa isa) {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  switch (isa) {
+    case Isa::kScalar: return true;
+    case Isa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::kAvx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  }
+  return false;
+#else
+  return isa == Isa::kScalar;
+#endif
+}
+
+std::vector<float> random_floats(size_t n) {
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Best time of several repetitions (the machine is shared), in seconds.
+template <class F>
+double best_seconds(F&& run, int budget_ms = 300) {
+  run();  // warm caches and page in buffers
+  double best = 1e30;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms);
+  for (int rep = 0; rep < 1000 && (rep < 3 || std::chrono::steady_clock::now() < deadline); ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s < best) best = s;
+  }
+  return best;
+}
+
+void bench_gemm(Isa isa, const char* label, int64_t M, int64_t N, int64_t K) {
+  const std::vector<float> A = random_floats(static_cast<size_t>(M * K));
+  const std::vector<float> B = random_floats(static_cast<size_t>(K * N));
+  const std::vector<float> bias = random_floats(static_cast<size_t>(N));
+  std::vector<float> packed(static_cast<size_t>(k::packed_b_floats(isa, K, N)));
+  std::vector<float> C(static_cast<size_t>(M * N));
+  k::pack_b(isa, K, N, B.data(), N, packed.data());
+  const k::Epilogue ep{bias.data(), k::Activation::relu()};
+  const double s = best_seconds([&] {
+    k::sgemm_packed(isa, K, N, A.data(), K, packed.data(), C.data(), N, ep, {0, M}, {0, N});
+  });
+  std::printf("%-7s sgemm %-22s M=%6lld N=%5lld K=%5lld  %8.3f ms  %6.1f GFLOP/s\n", slim::isa_name(isa), label,
+              static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), s * 1e3,
+              2.0 * M * N * K / s * 1e-9);
+}
+
+// Activation x activation MatMul (B packed on the fly into scratch each call).
+void bench_matmul(Isa isa, const char* label, int64_t M, int64_t N, int64_t K) {
+  const std::vector<float> A = random_floats(static_cast<size_t>(M * K));
+  const std::vector<float> B = random_floats(static_cast<size_t>(K * N));
+  std::vector<float> scratch(static_cast<size_t>(k::packed_b_floats(isa, K, N)));
+  std::vector<float> C(static_cast<size_t>(M * N));
+  const double s = best_seconds([&] {
+    k::sgemm(isa, K, N, A.data(), K, B.data(), N, C.data(), N, k::Epilogue{}, {0, M}, {0, N}, scratch.data());
+  });
+  std::printf("%-7s sgemm %-22s M=%6lld N=%5lld K=%5lld  %8.3f ms  %6.1f GFLOP/s (B packed per call)\n",
+              slim::isa_name(isa), label, static_cast<long long>(M), static_cast<long long>(N),
+              static_cast<long long>(K), s * 1e3, 2.0 * M * N * K / s * 1e-9);
+}
+
+k::Conv2dShape conv_shape(int64_t hw, int64_t cin, int64_t cout, int64_t kernel, int64_t stride, int64_t groups) {
+  k::Conv2dShape s;
+  s.in_h = s.in_w = hw;
+  s.in_c = cin;
+  s.out_c = cout;
+  s.kernel_h = s.kernel_w = kernel;
+  s.stride_h = s.stride_w = stride;
+  s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = kernel / 2;
+  s.groups = groups;
+  return s;
+}
+
+void bench_conv(Isa isa, const char* label, const k::Conv2dShape& s) {
+  const std::vector<float> in = random_floats(static_cast<size_t>(s.batch * s.in_h * s.in_w * s.in_c));
+  const std::vector<float> w = random_floats(static_cast<size_t>(s.out_c * s.in_c / s.groups * s.kernel_h * s.kernel_w));
+  const std::vector<float> bias = random_floats(static_cast<size_t>(s.out_c));
+  std::vector<float> out(static_cast<size_t>(s.out_pixels() * s.out_c));
+  const k::Epilogue ep{bias.data(), k::Activation::clip(0.0f, 6.0f)};
+  double s_best = 0;
+  if (s.is_depthwise()) {
+    std::vector<float> packed(static_cast<size_t>(k::depthwise_packed_weight_floats(s)));
+    k::depthwise_pack_weights(s, w.data(), packed.data());
+    s_best = best_seconds([&] {
+      k::depthwise_conv2d(isa, s, in.data(), packed.data(), out.data(), ep, {0, s.out_rows()});
+    });
+  } else {
+    std::vector<float> packed(static_cast<size_t>(k::conv2d_packed_weight_floats(isa, s)));
+    std::vector<float> scratch(static_cast<size_t>(k::conv2d_scratch_floats(isa, s)) + 1);
+    k::conv2d_pack_weights(isa, s, w.data(), packed.data());
+    s_best = best_seconds([&] {
+      k::conv2d(isa, s, in.data(), packed.data(), out.data(), ep, {0, s.out_pixels()}, scratch.data());
+    });
+  }
+  const double flops = 2.0 * s.out_pixels() * s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w;
+  std::printf("%-7s conv  %-22s %3lldx%-3lld %4lld->%-4lld k%lld s%lld  %8.3f ms  %6.1f GFLOP/s\n",
+              slim::isa_name(isa), label, static_cast<long long>(s.in_h), static_cast<long long>(s.in_w),
+              static_cast<long long>(s.in_c), static_cast<long long>(s.out_c), static_cast<long long>(s.kernel_h),
+              static_cast<long long>(s.stride_h), s_best * 1e3, flops / s_best * 1e-9);
+}
+
+// All convolutions + classifier of MobileNetV2 (224 px, batch 1) back to back
+// through the kernels, in a realistic buffer flow: an estimate of what the
+// engine's compute costs single-threaded, without graph overheads (residual
+// adds and layout conversions are not included).
+void bench_mobilenet_v2(Isa isa) {
+  struct Layer {
+    k::Conv2dShape s;
+    std::vector<float> packed;
+    std::vector<float> bias;
+    bool relu6;
+  };
+  std::vector<Layer> layers;
+  const auto add = [&](int64_t hw, int64_t cin, int64_t cout, int64_t kernel, int64_t stride, int64_t groups,
+                       bool relu6) {
+    Layer l{conv_shape(hw, cin, cout, kernel, stride, groups), {}, random_floats(static_cast<size_t>(cout)), relu6};
+    const std::vector<float> w = random_floats(static_cast<size_t>(cout * cin / groups * kernel * kernel));
+    if (l.s.is_depthwise()) {
+      l.packed.resize(static_cast<size_t>(k::depthwise_packed_weight_floats(l.s)));
+      k::depthwise_pack_weights(l.s, w.data(), l.packed.data());
+    } else {
+      l.packed.resize(static_cast<size_t>(k::conv2d_packed_weight_floats(isa, l.s)));
+      k::conv2d_pack_weights(isa, l.s, w.data(), l.packed.data());
+    }
+    layers.push_back(std::move(l));
+    return layers.back().s.out_h();
+  };
+  int64_t hw = add(224, 3, 32, 3, 2, 1, true);
+  int64_t c = 32;
+  const int64_t blocks[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+                                {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+  for (const auto& b : blocks) {
+    for (int64_t i = 0; i < b[2]; ++i) {
+      const int64_t hidden = c * b[0];
+      if (b[0] != 1) add(hw, c, hidden, 1, 1, 1, true);
+      hw = add(hw, hidden, hidden, 3, i == 0 ? b[3] : 1, hidden, true);
+      add(hw, hidden, b[1], 1, 1, 1, false);
+      c = b[1];
+    }
+  }
+  add(hw, c, 1280, 1, 1, 1, true);
+  size_t max_act = 0, max_scratch = 1;
+  double flops = 0;
+  for (const Layer& l : layers) {
+    max_act = std::max(max_act, static_cast<size_t>(l.s.batch * l.s.in_h * l.s.in_w * l.s.in_c));
+    max_act = std::max(max_act, static_cast<size_t>(l.s.out_pixels() * l.s.out_c));
+    if (!l.s.is_depthwise()) max_scratch = std::max(max_scratch, static_cast<size_t>(k::conv2d_scratch_floats(isa, l.s)));
+    flops += 2.0 * l.s.out_pixels() * l.s.out_c * (l.s.in_c / l.s.groups) * l.s.kernel_h * l.s.kernel_w;
+  }
+  std::vector<float> a = random_floats(max_act), b(max_act), scratch(max_scratch), pooled(1280), logits(1000);
+  const std::vector<float> fc_w = random_floats(1280 * 1000), fc_b = random_floats(1000);
+  std::vector<float> fc_packed(static_cast<size_t>(k::packed_b_floats(isa, 1280, 1000)));
+  k::pack_b_transposed(isa, 1280, 1000, fc_w.data(), 1280, fc_packed.data());
+  flops += 2.0 * 1280 * 1000;
+  const double s = best_seconds([&] {
+    float* in = a.data();
+    float* out = b.data();
+    for (const Layer& l : layers) {
+      const k::Epilogue ep{l.bias.data(), l.relu6 ? k::Activation::clip(0.0f, 6.0f) : k::Activation::none()};
+      if (l.s.is_depthwise()) {
+        k::depthwise_conv2d(isa, l.s, in, l.packed.data(), out, ep, {0, l.s.out_rows()});
+      } else {
+        k::conv2d(isa, l.s, in, l.packed.data(), out, ep, {0, l.s.out_pixels()}, scratch.data());
+      }
+      std::swap(in, out);
+    }
+    k::global_avg_pool(isa, 1, 49, 1280, in, pooled.data(), {0, 1280});
+    k::sgemm_packed(isa, 1280, 1000, pooled.data(), 1280, fc_packed.data(), logits.data(), 1000,
+                    k::Epilogue{fc_b.data(), k::Activation::none()}, {0, 1}, {0, 1000});
+  }, 1500);
+  // Each layer alone on the same (cache-warm) buffers: less sensitive to other
+  // processes than the whole chain, whose single run must not be preempted.
+  const bool verbose = std::getenv("SLIM_BENCH_LAYERS") != nullptr;
+  double layer_sum = 0;
+  for (const Layer& l : layers) {
+    const k::Epilogue ep{l.bias.data(), l.relu6 ? k::Activation::clip(0.0f, 6.0f) : k::Activation::none()};
+    const double t = best_seconds([&] {
+      if (l.s.is_depthwise()) {
+        k::depthwise_conv2d(isa, l.s, a.data(), l.packed.data(), b.data(), ep, {0, l.s.out_rows()});
+      } else {
+        k::conv2d(isa, l.s, a.data(), l.packed.data(), b.data(), ep, {0, l.s.out_pixels()}, scratch.data());
+      }
+    }, 40);
+    layer_sum += t;
+    if (verbose) {
+      std::printf("    %3lldx%-3lld %4lld->%-4lld k%lld s%lld g%-4lld %8.3f ms\n", static_cast<long long>(l.s.in_h),
+                  static_cast<long long>(l.s.in_w), static_cast<long long>(l.s.in_c), static_cast<long long>(l.s.out_c),
+                  static_cast<long long>(l.s.kernel_h), static_cast<long long>(l.s.stride_h),
+                  static_cast<long long>(l.s.groups), t * 1e3);
+    }
+  }
+  std::printf("%-7s MobileNetV2 224 sum of per-layer best times (convs only)   %8.3f ms\n", slim::isa_name(isa),
+              layer_sum * 1e3);
+  std::printf("%-7s MobileNetV2 224 (%zu convs + GAP + FC, %.0f MFLOP)  %8.3f ms  %6.1f GFLOP/s\n", slim::isa_name(isa),
+              layers.size(), flops * 1e-6, s * 1e3, flops / s * 1e-9);
+}
+
+}  // namespace
+
+int main() {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!cpu_has(isa)) {
+      std::printf("%s: not supported by this CPU, skipped\n", slim::isa_name(isa));
+      continue;
+    }
+    // MobileNetV2 pointwise convolutions as GEMM (M = pixels, K = in, N = out).
+    bench_gemm(isa, "mbv2 112x112 32->16", 112 * 112, 16, 32);
+    bench_gemm(isa, "mbv2 112x112 16->96", 112 * 112, 96, 16);
+    bench_gemm(isa, "mbv2 56x56 24->144", 56 * 56, 144, 24);
+    bench_gemm(isa, "mbv2 56x56 144->24", 56 * 56, 24, 144);
+    bench_gemm(isa, "mbv2 14x14 96->576", 14 * 14, 576, 96);
+    bench_gemm(isa, "mbv2 7x7 160->960", 7 * 7, 960, 160);
+    bench_gemm(isa, "mbv2 7x7 960->160", 7 * 7, 160, 960);
+    bench_gemm(isa, "mbv2 7x7 320->1280", 7 * 7, 1280, 320);
+    bench_gemm(isa, "square 512", 512, 512, 512);
+    bench_gemm(isa, "classifier 1280->1000", 1, 1000, 1280);
+    bench_matmul(isa, "attention QK^T 197x64", 197, 197, 64);
+    bench_conv(isa, "mbv2 stem", conv_shape(224, 3, 32, 3, 2, 1));
+    bench_conv(isa, "mbv2 dw 112 c32", conv_shape(112, 32, 32, 3, 1, 32));
+    bench_conv(isa, "mbv2 dw 112 c96 s2", conv_shape(112, 96, 96, 3, 2, 96));
+    bench_conv(isa, "mbv2 dw 56 c144", conv_shape(56, 144, 144, 3, 1, 144));
+    bench_conv(isa, "mbv2 dw 7 c960", conv_shape(7, 960, 960, 3, 1, 960));
+    bench_conv(isa, "resnet 3x3 56 c64", conv_shape(56, 64, 64, 3, 1, 1));
+    bench_mobilenet_v2(isa);
+  }
+  return 0;
+}

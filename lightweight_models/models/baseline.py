@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size
+from lightweight_models.base import ZooModel
 from lightweight_models.blocks import ConvNormAct
 from lightweight_models.registry import register_model
 
 
-class SimpleCNN(nn.Module):
+class SimpleCNN(ZooModel):
     """Three conv stages (two stride-2), global pool, linear head: ~0.1M params at width 1."""
 
     total_stride = 4
@@ -26,10 +27,8 @@ class SimpleCNN(nn.Module):
         round_divisor: int = 8,
     ) -> None:
         super().__init__()
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        width_mult = check_width_mult(width_mult)
-        c1, c2, c3 = (make_divisible(c * width_mult, round_divisor) for c in (32, 64, 128))
+        chs = check_common_args(num_classes, in_chans, width_mult, round_divisor)
+        c1, c2, c3 = (chs(c) for c in (32, 64, 128))
         stem_stride = 1 if small_input else 2
         self.total_stride = 4 * stem_stride
         check_input_size(input_size, self.total_stride, "simple_cnn")
@@ -41,14 +40,11 @@ class SimpleCNN(nn.Module):
             ConvNormAct(c2, c3, 3, stride=2),
             ConvNormAct(c3, c3, 3),
         )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(c3, num_classes)
+        self.init_classifier(c3, num_classes, drop_rate)
         self.num_features = c3
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.features(x)).flatten(1)
-        return self.classifier(self.drop(x))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
 
 
 @register_model("simple_cnn", family="baseline", default_input=28, reference=None)

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size
+from lightweight_models.base import ZooModel, register_variant
 from lightweight_models.blocks import ConvNormAct, GridToTokens, Meta3D, Meta4D
-from lightweight_models.registry import register_model
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ _BIAS_RESOLUTION = 7
 _SMALL_INPUT_DEFAULT = 32
 
 
-class EfficientFormer(nn.Module):
+class EfficientFormer(ZooModel):
     """stem (two 3x3/2 conv-BN-ReLU) / four stages (stride-2 conv downsample + Meta4D blocks;
     the last ends in Meta3D blocks on tokens) / head (LayerNorm, token mean, two linear
     classifiers averaged: the reference's class and distillation heads).
@@ -55,11 +55,9 @@ class EfficientFormer(nn.Module):
         super().__init__()
         if variant not in _VARIANTS:
             raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, got {variant!r}")
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        width_mult = check_width_mult(width_mult)
+        chs = check_common_args(num_classes, in_chans, width_mult, round_divisor)
         cfg = _VARIANTS[variant]
-        widths = [make_divisible(c * width_mult, round_divisor) for c in cfg.widths]
+        widths = [chs(c) for c in cfg.widths]
 
         # small inputs keep the stem at stride 1: total stride 8
         self.total_stride = 8 if small_input else 32
@@ -96,32 +94,21 @@ class EfficientFormer(nn.Module):
         # the reference is trained with a distillation head; at inference both heads are averaged
         self.classifier_dist = nn.Linear(prev, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         # token mean as a 1-D global average pool: exports to GlobalAveragePool, not ReduceMean
-        x = F.adaptive_avg_pool1d(self.forward_features(x).transpose(1, 2), 1).flatten(1)
+        x = F.adaptive_avg_pool1d(x.transpose(1, 2), 1).flatten(1)
         x = self.drop(x)
         return (self.classifier(x) + self.classifier_dist(x)) * 0.5
 
 
-def _register(variant: str) -> None:
-    name = f"efficientformer_{variant}"
-
-    def build(**kwargs) -> EfficientFormer:
-        return EfficientFormer(variant=variant, **kwargs)
-
-    build.__name__ = name
-    register_model(
-        name,
+for _variant, _cfg in _VARIANTS.items():
+    register_variant(
+        f"efficientformer_{_variant}",
+        EfficientFormer,
+        {"variant": _variant},
         family="efficientformer",
         default_input=224,
-        reference=f"timm/{name}",
-        paper_macs_m=_VARIANTS[variant].paper_macs_m,
+        reference=f"timm/efficientformer_{_variant}",
+        paper_macs_m=_cfg.paper_macs_m,
         paper_source="EfficientFormer (arXiv:2206.01191), Table 1",
-    )(build)
-
-
-for _variant in _VARIANTS:
-    _register(_variant)
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size
+from lightweight_models.base import ZooModel, plan_strides
 from lightweight_models.blocks import ConvNormAct, InvertedResidual
 from lightweight_models.registry import register_model
 
@@ -28,7 +28,7 @@ _HEAD_EXPANSION = 4
 _SE_RATIO = 0.25
 
 
-class EfficientNet(nn.Module):
+class EfficientNet(ZooModel):
     """stem (3x3 s2, SiLU) / seven MBConv stages / head (1x1 conv to 4x width, pool, linear).
 
     ``depth_mult`` scales the repeats of each stage (rounded up), the compound
@@ -49,31 +49,22 @@ class EfficientNet(nn.Module):
         depth_mult: float = 1.0,
     ) -> None:
         super().__init__()
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        check_positive("round_divisor", round_divisor)
-        width_mult = check_width_mult(width_mult)
+        chs = check_common_args(num_classes, in_chans, width_mult, round_divisor)
         if not depth_mult > 0:
             raise ValueError(f"depth_mult must be > 0, got {depth_mult}")
 
-        def chs(c: float) -> int:
-            return make_divisible(c * width_mult, round_divisor)
-
-        # small inputs (28-32 px): the stem and the first strided stage keep the resolution
-        stem_stride = 1 if small_input else 2
-        stage_strides = [s for _, _, s, _, _ in _STAGES]
-        if small_input:
-            stage_strides[stage_strides.index(2)] = 1
-        self.total_stride = stem_stride * math.prod(stage_strides)
+        # one stride per stage: that of its first block
+        strides = plan_strides([[s] for _, _, s, _, _ in _STAGES], small_input)
+        self.total_stride = strides.total
         check_input_size(input_size, self.total_stride, "efficientnet_b0")
 
         prev = chs(_STEM_CHS)
-        self.stem = ConvNormAct(in_chans, prev, 3, stride=stem_stride, act="silu")
+        self.stem = ConvNormAct(in_chans, prev, 3, stride=strides.stem, act="silu")
         stages = []
-        for (expand, kernel, _, c, n), stride in zip(_STAGES, stage_strides):
+        for (expand, kernel, _, c, n), (stride,) in zip(_STAGES, strides.blocks):
             out, blocks = chs(c), []
             for i in range(math.ceil(n * depth_mult)):
-                mid = make_divisible(prev * expand, round_divisor)
+                mid = chs.round(prev * expand)
                 se = max(1, int(prev * _SE_RATIO))
                 blocks.append(
                     InvertedResidual(
@@ -93,16 +84,7 @@ class EfficientNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.num_features = _HEAD_EXPANSION * prev
         self.head = ConvNormAct(prev, self.num_features, 1, act="silu")
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(self.num_features, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.forward_features(x)).flatten(1)
-        return self.classifier(self.drop(x))
+        self.init_classifier(self.num_features, num_classes, drop_rate)
 
 
 @register_model(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size
+from lightweight_models.base import ZooModel, plan_strides
 from lightweight_models.blocks import ConvNormAct, GhostBottleneck
 from lightweight_models.registry import register_model
 
@@ -29,7 +28,7 @@ _HEAD_CHS = 960
 _HIDDEN = 1280
 
 
-class GhostNet(nn.Module):
+class GhostNet(ZooModel):
     """stem (3x3 s2 conv) / stages of Ghost bottlenecks / head: 1x1 conv to 960, pool,
     a hidden 1280-wide layer with ReLU, linear classifier.
 
@@ -50,48 +49,32 @@ class GhostNet(nn.Module):
         round_divisor: int = 4,
     ) -> None:
         super().__init__()
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        check_positive("round_divisor", round_divisor)
-        width_mult = check_width_mult(width_mult)
-
-        def chs(c: float) -> int:
-            return make_divisible(c * width_mult, round_divisor)
-
-        # small inputs (28-32 px): the stem and the first strided block keep the resolution
-        stem_stride = 1 if small_input else 2
-        strides = [[b[-1] for b in stage] for stage in _STAGES]
-        if small_input:
-            strides[1][0] = 1
-        self.total_stride = stem_stride * math.prod(s for st in strides for s in st)
+        chs = check_common_args(num_classes, in_chans, width_mult, round_divisor)
+        strides = plan_strides([[b[-1] for b in stage] for stage in _STAGES], small_input)
+        self.total_stride = strides.total
         check_input_size(input_size, self.total_stride, "ghostnet")
 
         prev = chs(_STEM_CHS)
-        self.stem = ConvNormAct(in_chans, prev, 3, stride=stem_stride)
+        self.stem = ConvNormAct(in_chans, prev, 3, stride=strides.stem)
         stages = []
-        for stage, stage_strides in zip(_STAGES, strides):
+        for stage, stage_strides in zip(_STAGES, strides.blocks):
             blocks = []
             for (kernel, expanded, c, se_ratio, _), stride in zip(stage, stage_strides):
                 mid, out = chs(expanded), chs(c)
-                se = make_divisible(mid * se_ratio, round_divisor) if se_ratio else 0
+                se = chs.round(mid * se_ratio) if se_ratio else 0
                 blocks.append(GhostBottleneck(prev, mid, out, kernel, stride, se_channels=se))
                 prev = out
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         self.num_features = chs(_HEAD_CHS)
         self.head = ConvNormAct(prev, self.num_features, 1)
-        self.pool = nn.AdaptiveAvgPool2d(1)
         # the reference's post-pool 1x1 conv with bias on a 1x1 map: a linear layer, same weights;
         # its width stays 1280 at every width multiplier, as in the reference
-        self.pre_logits = nn.Sequential(nn.Linear(self.num_features, _HIDDEN), nn.ReLU(inplace=True))
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(_HIDDEN, num_classes)
+        pre_logits = nn.Sequential(nn.Linear(self.num_features, _HIDDEN), nn.ReLU(inplace=True))
+        self.init_classifier(_HIDDEN, num_classes, drop_rate, pre_logits=pre_logits)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pre_logits(self.pool(self.forward_features(x)).flatten(1))
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pre_logits(self.pool(x).flatten(1))
         return self.classifier(self.drop(x))
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size
+from lightweight_models.base import ZooModel, plan_strides
 from lightweight_models.blocks import ConvNormAct, DepthwiseSeparableConv
 from lightweight_models.registry import register_model
 
@@ -24,7 +22,7 @@ _STAGES = (
 _STEM_CHS = 32
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(ZooModel):
     """stem (3x3 s2 conv) / stages of depthwise-separable convs / pool + linear.
 
     ``act`` picks the activation: the paper uses ReLU, timm's reference ReLU6
@@ -45,26 +43,15 @@ class MobileNetV1(nn.Module):
         act: str = "relu",
     ) -> None:
         super().__init__()
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        check_positive("round_divisor", round_divisor)
-        width_mult = check_width_mult(width_mult)
-
-        def chs(c: float) -> int:
-            return make_divisible(c * width_mult, round_divisor)
-
-        # small inputs (28-32 px): the stem and the first strided stage keep the resolution
-        stem_stride = 1 if small_input else 2
-        strides = [[s for _, s in stage] for stage in _STAGES]
-        if small_input:
-            strides[1][0] = 1
-        self.total_stride = stem_stride * math.prod(s for st in strides for s in st)
+        chs = check_common_args(num_classes, in_chans, width_mult, round_divisor)
+        strides = plan_strides([[s for _, s in stage] for stage in _STAGES], small_input)
+        self.total_stride = strides.total
         check_input_size(input_size, self.total_stride, "mobilenetv1")
 
         prev = chs(_STEM_CHS)
-        self.stem = ConvNormAct(in_chans, prev, 3, stride=stem_stride, act=act)
+        self.stem = ConvNormAct(in_chans, prev, 3, stride=strides.stem, act=act)
         stages = []
-        for stage, stage_strides in zip(_STAGES, strides):
+        for stage, stage_strides in zip(_STAGES, strides.blocks):
             blocks = []
             for (c, _), stride in zip(stage, stage_strides):
                 # V1 has no shortcuts, even where the shapes would allow one
@@ -75,16 +62,7 @@ class MobileNetV1(nn.Module):
         # no final 1x1 conv in V1: the last stage already ends at 1024 channels
         self.head = nn.Identity()
         self.num_features = prev
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(self.num_features, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.forward_features(x)).flatten(1)
-        return self.classifier(self.drop(x))
+        self.init_classifier(self.num_features, num_classes, drop_rate)
 
 
 @register_model(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size
+from lightweight_models.base import ZooModel, plan_strides
 from lightweight_models.blocks import ConvNormAct, InvertedResidual
 from lightweight_models.registry import register_model
 
@@ -17,7 +15,7 @@ _STEM_CHS = 32
 _HEAD_CHS = 1280
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(ZooModel):
     """stem (3x3 s2 conv) / seven stages of inverted residuals / head (1x1 conv to 1280, pool, linear)."""
 
     default_input = 224
@@ -33,26 +31,16 @@ class MobileNetV2(nn.Module):
         round_divisor: int = 8,
     ) -> None:
         super().__init__()
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        check_positive("round_divisor", round_divisor)
-        width_mult = check_width_mult(width_mult)
-
-        def chs(c: float) -> int:
-            return make_divisible(c * width_mult, round_divisor)
-
-        # small inputs (28-32 px): the stem and the first strided stage keep the resolution
-        stem_stride = 1 if small_input else 2
-        stage_strides = [s for _, _, _, s in _STAGES]
-        if small_input:
-            stage_strides[stage_strides.index(2)] = 1
-        self.total_stride = stem_stride * math.prod(stage_strides)
+        chs = check_common_args(num_classes, in_chans, width_mult, round_divisor)
+        # one stride per stage: that of its first block
+        strides = plan_strides([[s] for _, _, _, s in _STAGES], small_input)
+        self.total_stride = strides.total
         check_input_size(input_size, self.total_stride, "mobilenetv2")
 
         prev = chs(_STEM_CHS)
-        self.stem = ConvNormAct(in_chans, prev, 3, stride=stem_stride, act="relu6")
+        self.stem = ConvNormAct(in_chans, prev, 3, stride=strides.stem, act="relu6")
         stages = []
-        for (t, c, n, _), stride in zip(_STAGES, stage_strides):
+        for (t, c, n, _), (stride,) in zip(_STAGES, strides.blocks):
             out, blocks = chs(c), []
             for i in range(n):
                 # the reference rounds the expanded width to the nearest integer, not to a multiple of 8
@@ -62,18 +50,9 @@ class MobileNetV2(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         # the head never narrows below 1280: the paper keeps it wide for width multipliers < 1
-        self.num_features = make_divisible(_HEAD_CHS * max(1.0, width_mult), round_divisor)
+        self.num_features = chs.round(_HEAD_CHS * max(1.0, chs.mult))
         self.head = ConvNormAct(prev, self.num_features, 1, act="relu6")
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(self.num_features, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.forward_features(x)).flatten(1)
-        return self.classifier(self.drop(x))
+        self.init_classifier(self.num_features, num_classes, drop_rate)
 
 
 @register_model(

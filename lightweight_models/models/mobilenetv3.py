@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size
+from lightweight_models.base import ZooModel, plan_strides, register_variant
 from lightweight_models.blocks import ConvNormAct, InvertedResidual
-from lightweight_models.registry import register_model
 
 
 class _Block(NamedTuple):
@@ -62,7 +61,7 @@ _STEM_CHS = 16
 _HEAD_EXPANSION = 6
 
 
-class MobileNetV3(nn.Module):
+class MobileNetV3(ZooModel):
     """stem (3x3 s2, h-swish) / stages of inverted residuals (some with SE) / head:
     1x1 conv, pool, a hidden linear layer with h-swish, linear classifier."""
 
@@ -82,33 +81,21 @@ class MobileNetV3(nn.Module):
         super().__init__()
         if variant not in _VARIANTS:
             raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, got {variant!r}")
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        check_positive("round_divisor", round_divisor)
-        width_mult = check_width_mult(width_mult)
+        chs = check_common_args(num_classes, in_chans, width_mult, round_divisor)
         spec = _VARIANTS[variant]
-
-        def chs(c: float) -> int:
-            return make_divisible(c * width_mult, round_divisor)
-
-        # small inputs (28-32 px): the stem and the first strided block keep the resolution
-        stem_stride = 1 if small_input else 2
-        strides = [[b.stride for b in stage] for stage in spec.stages]
-        if small_input:
-            first = next((i, j) for i, st in enumerate(strides) for j, s in enumerate(st) if s == 2)
-            strides[first[0]][first[1]] = 1
-        self.total_stride = stem_stride * math.prod(s for st in strides for s in st)
+        strides = plan_strides([[b.stride for b in stage] for stage in spec.stages], small_input)
+        self.total_stride = strides.total
         check_input_size(input_size, self.total_stride, f"mobilenetv3_{variant}")
 
         prev = chs(_STEM_CHS)
-        self.stem = ConvNormAct(in_chans, prev, 3, stride=stem_stride, act="hswish")
+        self.stem = ConvNormAct(in_chans, prev, 3, stride=strides.stem, act="hswish")
         stages = []
-        for stage, stage_strides in zip(spec.stages, strides):
+        for stage, stage_strides in zip(spec.stages, strides.blocks):
             blocks = []
             for b, stride in zip(stage, stage_strides):
                 mid, out = chs(b.expanded), chs(b.out)
                 # the reference's SE reduction: a quarter of the expanded width, rounded like the channels
-                se = make_divisible(mid // 4, round_divisor) if b.se else 0
+                se = chs.round(mid // 4) if b.se else 0
                 blocks.append(
                     InvertedResidual(
                         prev, out, mid, b.kernel, stride, act=b.act, se_channels=se, se_act="relu", se_gate="hsigmoid"
@@ -119,36 +106,23 @@ class MobileNetV3(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.num_features = _HEAD_EXPANSION * prev
         self.head = ConvNormAct(prev, self.num_features, 1, act="hswish")
-        self.pool = nn.AdaptiveAvgPool2d(1)
         hidden = chs(spec.hidden)
-        self.pre_logits = nn.Sequential(nn.Linear(self.num_features, hidden), nn.Hardswish(inplace=True))
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(hidden, num_classes)
+        pre_logits = nn.Sequential(nn.Linear(self.num_features, hidden), nn.Hardswish(inplace=True))
+        self.init_classifier(hidden, num_classes, drop_rate, pre_logits=pre_logits)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pre_logits(self.pool(self.forward_features(x)).flatten(1))
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pre_logits(self.pool(x).flatten(1))
         return self.classifier(self.drop(x))
 
 
-def _register(variant: str) -> None:
-    name = f"mobilenetv3_{variant}"
-
-    def build(**kwargs) -> MobileNetV3:
-        return MobileNetV3(variant=variant, **kwargs)
-
-    build.__name__ = name
-    register_model(
-        name,
+for _variant, _spec in _VARIANTS.items():
+    register_variant(
+        f"mobilenetv3_{_variant}",
+        MobileNetV3,
+        {"variant": _variant},
         family="mobilenetv3",
         default_input=224,
-        reference=f"tv/mobilenet_v3_{variant}",
-        paper_macs_m=_VARIANTS[variant].paper_macs_m,
+        reference=f"tv/mobilenet_v3_{_variant}",
+        paper_macs_m=_spec.paper_macs_m,
         paper_source="MobileNetV3 (arXiv:1905.02244), Table 3",
-    )(build)
-
-
-for _variant in _VARIANTS:
-    _register(_variant)
+    )

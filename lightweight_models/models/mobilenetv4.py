@@ -3,13 +3,13 @@ universal inverted bottlenecks (UIB) later."""
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size, make_divisible
+from lightweight_models.base import ZooModel, plan_strides
 from lightweight_models.blocks import ConvNormAct, UniversalInvertedBottleneck
 from lightweight_models.registry import register_model
 
@@ -59,7 +59,7 @@ _HEAD_CHS = 960
 _HIDDEN = 1280
 
 
-class MobileNetV4ConvSmall(nn.Module):
+class MobileNetV4ConvSmall(ZooModel):
     """stem (3x3 s2) / two stages of plain convs, two of UIBs / head: 1x1 conv to 960,
     pool, a 1x1 conv + BN + ReLU to 1280 on the pooled map, linear classifier."""
 
@@ -76,46 +76,30 @@ class MobileNetV4ConvSmall(nn.Module):
         round_divisor: int = 8,
     ) -> None:
         super().__init__()
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        check_positive("round_divisor", round_divisor)
-        width_mult = check_width_mult(width_mult)
-
-        def chs(c: float) -> int:
-            return make_divisible(c * width_mult, round_divisor)
-
-        # small inputs (28-32 px): the stem and the first stage keep the resolution
-        stem_stride = 1 if small_input else 2
-        strides = [[layer.stride for layer in stage] for stage in _STAGES]
-        if small_input:
-            strides[0][0] = 1
-        self.total_stride = stem_stride * math.prod(s for st in strides for s in st)
+        chs = check_common_args(num_classes, in_chans, width_mult, round_divisor)
+        strides = plan_strides([[layer.stride for layer in stage] for stage in _STAGES], small_input)
+        self.total_stride = strides.total
         check_input_size(input_size, self.total_stride, "mobilenetv4_conv_small")
 
         prev = chs(_STEM_CHS)
-        self.stem = ConvNormAct(in_chans, prev, 3, stride=stem_stride)
+        self.stem = ConvNormAct(in_chans, prev, 3, stride=strides.stem)
         stages = []
-        for stage, stage_strides in zip(_STAGES, strides):
+        for stage, stage_strides in zip(_STAGES, strides.blocks):
             layers = []
             for layer, stride in zip(stage, stage_strides):
                 out = chs(layer.out)
-                layers.append(layer.build(prev, out, stride, round_divisor))
+                layers.append(layer.build(prev, out, stride, chs.divisor))
                 prev = out
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
         self.num_features = chs(_HEAD_CHS)
         self.head = ConvNormAct(prev, self.num_features, 1)
-        self.pool = nn.AdaptiveAvgPool2d(1)
         # a conv (not a linear layer) on the pooled 1x1 map so its BN folds into it like any other
-        self.pre_logits = ConvNormAct(self.num_features, _HIDDEN, 1)
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(_HIDDEN, num_classes)
+        pre_logits = ConvNormAct(self.num_features, _HIDDEN, 1)
+        self.init_classifier(_HIDDEN, num_classes, drop_rate, pre_logits=pre_logits)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pre_logits(self.pool(self.forward_features(x))).flatten(1)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pre_logits(self.pool(x)).flatten(1)
         return self.classifier(self.drop(x))
 
 

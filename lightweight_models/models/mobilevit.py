@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size, make_divisible
+from lightweight_models.base import ZooModel, register_variant
 from lightweight_models.blocks import ConvNormAct, InvertedResidual, MobileViTBlock
-from lightweight_models.registry import register_model
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ _VARIANTS = {
 }
 
 
-class MobileViT(nn.Module):
+class MobileViT(ZooModel):
     """stem (3x3/2 conv) / five stages / head (1x1 conv, pool, linear); SiLU throughout."""
 
     default_input = 256
@@ -60,13 +59,8 @@ class MobileViT(nn.Module):
         super().__init__()
         if variant not in _VARIANTS:
             raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, got {variant!r}")
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        width_mult = check_width_mult(width_mult)
+        width = check_common_args(num_classes, in_chans, width_mult, round_divisor)
         cfg = _VARIANTS[variant]
-
-        def width(c: float) -> int:
-            return make_divisible(c * width_mult, round_divisor)
 
         # small inputs keep the stem and the first stride-2 stage at stride 1: total stride 8
         self.total_stride = 8 if small_input else 32
@@ -98,35 +92,18 @@ class MobileViT(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.num_features = width(cfg.num_features)
         self.head = ConvNormAct(prev, self.num_features, 1, act="silu")
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(self.num_features, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.forward_features(x)).flatten(1)
-        return self.classifier(self.drop(x))
+        self.init_classifier(self.num_features, num_classes, drop_rate)
 
 
-def _register(variant: str) -> None:
-    name = f"mobilevit_{variant}"
-
-    def build(**kwargs) -> MobileViT:
-        return MobileViT(variant=variant, **kwargs)
-
-    build.__name__ = name
-    register_model(
-        name,
+for _variant, _cfg in _VARIANTS.items():
+    register_variant(
+        f"mobilevit_{_variant}",
+        MobileViT,
+        {"variant": _variant},
         family="mobilevit",
         default_input=256,
-        reference=f"timm/{name}",
-        paper_macs_m=_VARIANTS[variant].paper_macs_m,
-        paper_params_m=_VARIANTS[variant].paper_params_m,
+        reference=f"timm/mobilevit_{_variant}",
+        paper_macs_m=_cfg.paper_macs_m,
+        paper_params_m=_cfg.paper_params_m,
         paper_source="params: MobileViT (arXiv:2110.02178); MACs: mmpretrain model zoo (fvcore, 256 px)",
-    )(build)
-
-
-for _variant in _VARIANTS:
-    _register(_variant)
+    )

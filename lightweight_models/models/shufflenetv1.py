@@ -7,15 +7,9 @@ import math
 import torch
 from torch import nn
 
-from lightweight_models.args import (
-    check_groups,
-    check_input_size,
-    check_positive,
-    check_width_mult,
-    make_divisible,
-)
+from lightweight_models.args import check_common_args, check_groups, check_input_size
+from lightweight_models.base import ZooModel, register_variant
 from lightweight_models.blocks import ChannelShuffle, ConvNormAct
-from lightweight_models.registry import register_model
 
 # ShuffleNet 1x, paper (arXiv:1707.01083) Table 1: output channels of stages 2-4 per
 # group count, and the complexity column ("FLOPs" = multiply-adds) at 224 px
@@ -70,7 +64,7 @@ class ShuffleV1Unit(nn.Module):
         return torch.cat((self.shortcut_pool(x), self.act(branch)), dim=1)
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(ZooModel):
     """stem (3x3/2 conv + max pool) / three stages of ShuffleV1Units / head (pool, linear)."""
 
     default_input = 224
@@ -89,17 +83,14 @@ class ShuffleNetV1(nn.Module):
         super().__init__()
         if groups not in _STAGE_CHANNELS:
             raise ValueError(f"groups must be one of {sorted(_STAGE_CHANNELS)}, got {groups}")
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        check_positive("round_divisor", round_divisor)
-        width_mult = check_width_mult(width_mult)
+        width = check_common_args(num_classes, in_chans, width_mult, round_divisor)
         # stage widths must split into groups after the /4 bottleneck, and the stem into
         # groups (a stride-2 unit's branch adds out - in channels): round to multiples of
         # lcm(round_divisor, 4 * groups) and lcm(round_divisor, groups). The paper's widths
         # already are, so width 1.0 reproduces Table 1 exactly.
-        stage_div, stem_div = math.lcm(round_divisor, 4 * groups), math.lcm(round_divisor, groups)
-        stem_chs = make_divisible(_STEM_CHS * width_mult, stem_div)
-        stage_chs = [make_divisible(c * width_mult, stage_div) for c in _STAGE_CHANNELS[groups]]
+        stem_chs = width.with_divisor(math.lcm(width.divisor, groups))(_STEM_CHS)
+        stage_width = width.with_divisor(math.lcm(width.divisor, 4 * groups))
+        stage_chs = [stage_width(c) for c in _STAGE_CHANNELS[groups]]
         self.groups = groups
         # small inputs (28-32 px) drop the stem's two stride-2 steps: total stride 8
         self.total_stride = 8 if small_input else 32
@@ -119,34 +110,17 @@ class ShuffleNetV1(nn.Module):
         # the paper's network ends at stage 4 (no extra 1x1 head conv)
         self.head = nn.Identity()
         self.num_features = prev
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(prev, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.forward_features(x)).flatten(1)
-        return self.classifier(self.drop(x))
-
-
-def _register(groups: int) -> None:
-    name = f"shufflenetv1_g{groups}"
-
-    def build(**kwargs) -> ShuffleNetV1:
-        return ShuffleNetV1(groups=groups, **kwargs)
-
-    build.__name__ = name
-    register_model(
-        name,
-        family="shufflenetv1",
-        default_input=224,
-        reference=None,
-        paper_macs_m=_PAPER_MACS_M[groups],
-        paper_source="ShuffleNet (arXiv:1707.01083), Table 1 (ShuffleNet 1x)",
-    )(build)
+        self.init_classifier(prev, num_classes, drop_rate)
 
 
 for _groups in _STAGE_CHANNELS:
-    _register(_groups)
+    register_variant(
+        f"shufflenetv1_g{_groups}",
+        ShuffleNetV1,
+        {"groups": _groups},
+        family="shufflenetv1",
+        default_input=224,
+        reference=None,
+        paper_macs_m=_PAPER_MACS_M[_groups],
+        paper_source="ShuffleNet (arXiv:1707.01083), Table 1 (ShuffleNet 1x)",
+    )

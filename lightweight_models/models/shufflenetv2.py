@@ -7,15 +7,9 @@ import math
 import torch
 from torch import nn
 
-from lightweight_models.args import (
-    check_groups,
-    check_input_size,
-    check_positive,
-    check_width_mult,
-    make_divisible,
-)
+from lightweight_models.args import check_common_args, check_groups, check_input_size
+from lightweight_models.base import ZooModel, register_variant
 from lightweight_models.blocks import ChannelShuffle, ConvNormAct
-from lightweight_models.registry import register_model
 
 # output channels of stem, stage2..4 and the final 1x1 conv (paper, Table 5)
 _STAGE_CHANNELS = {
@@ -68,7 +62,7 @@ class ShuffleV2Unit(nn.Module):
         return self.shuffle(out)
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(ZooModel):
     """stem (conv + max pool) / three stages of ShuffleV2Units / head (1x1 conv, pool, linear)."""
 
     default_input = 224
@@ -87,18 +81,12 @@ class ShuffleNetV2(nn.Module):
         super().__init__()
         if variant not in _STAGE_CHANNELS:
             raise ValueError(f"variant must be one of {sorted(_STAGE_CHANNELS)}, got {variant!r}")
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        width_mult = check_width_mult(width_mult)
-        check_positive("round_divisor", round_divisor)
+        width = check_common_args(num_classes, in_chans, width_mult, round_divisor)
         # Paper widths (116, 244 ...) are not multiples of 8, so width 1.0 keeps the table
         # verbatim; other widths round to a multiple of round_divisor that is also even
         # (every unit splits its channels in two).
-        divisor = math.lcm(round_divisor, 2)
-        chs = [
-            c if width_mult == 1.0 else make_divisible(c * width_mult, divisor)
-            for c in _STAGE_CHANNELS[variant]
-        ]
+        even = width.with_divisor(math.lcm(width.divisor, 2))
+        chs = [c if width.mult == 1.0 else even(c) for c in _STAGE_CHANNELS[variant]]
         stem_chs, *stage_chs, head_chs = chs
         # small inputs (28-32 px) drop the stem's two stride-2 steps: total stride 8
         stem_stride = 1 if small_input else 2
@@ -117,34 +105,17 @@ class ShuffleNetV2(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.head = ConvNormAct(prev, head_chs, 1)
         self.num_features = head_chs
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(head_chs, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.forward_features(x)).flatten(1)
-        return self.classifier(self.drop(x))
-
-
-def _register(variant: str) -> None:
-    name = f"shufflenetv2_{variant}"
-
-    def build(**kwargs) -> ShuffleNetV2:
-        return ShuffleNetV2(variant=variant, **kwargs)
-
-    build.__name__ = name
-    register_model(
-        name,
-        family="shufflenetv2",
-        default_input=224,
-        reference=f"tv/shufflenet_v2_{variant}",
-        paper_macs_m=_PAPER_MACS_M[variant],
-        paper_source="ShuffleNetV2 (arXiv:1807.11164), Table 5",
-    )(build)
+        self.init_classifier(head_chs, num_classes, drop_rate)
 
 
 for _variant in _STAGE_CHANNELS:
-    _register(_variant)
+    register_variant(
+        f"shufflenetv2_{_variant}",
+        ShuffleNetV2,
+        {"variant": _variant},
+        family="shufflenetv2",
+        default_input=224,
+        reference=f"tv/shufflenet_v2_{_variant}",
+        paper_macs_m=_PAPER_MACS_M[_variant],
+        paper_source="ShuffleNetV2 (arXiv:1807.11164), Table 5",
+    )

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lightweight_models.args import check_input_size, check_positive, check_width_mult, make_divisible
+from lightweight_models.args import check_common_args, check_input_size
+from lightweight_models.base import ZooModel, register_variant
 from lightweight_models.blocks import ConvNormAct, Fire
-from lightweight_models.registry import register_model
 
 _POOL = "pool"
 
@@ -53,7 +53,7 @@ def _max_pool() -> nn.MaxPool2d:
     return nn.MaxPool2d(3, stride=2, ceil_mode=True)
 
 
-class SqueezeNet(nn.Module):
+class SqueezeNet(ZooModel):
     """stem (conv + max pool) / stages of Fire modules split at the max pools / no head
     layer; the classifier is dropout, a 1x1 conv, ReLU and global pooling, as in the paper
     (which trains with drop_rate 0.5; the zoo-wide default 0.0 is kept here)."""
@@ -74,13 +74,8 @@ class SqueezeNet(nn.Module):
         super().__init__()
         if version not in _VARIANTS:
             raise ValueError(f"version must be one of {sorted(_VARIANTS)}, got {version!r}")
-        check_positive("num_classes", num_classes)
-        check_positive("in_chans", in_chans)
-        width_mult = check_width_mult(width_mult)
+        width = check_common_args(num_classes, in_chans, width_mult, round_divisor)
         cfg = _VARIANTS[version]
-
-        def width(c: int) -> int:
-            return make_divisible(c * width_mult, round_divisor)
 
         # small inputs: stride-1 stem, total stride 8 (three max pools)
         self.total_stride = 8 if small_input else 16
@@ -117,30 +112,18 @@ class SqueezeNet(nn.Module):
         self.classifier = ConvNormAct(prev, num_classes, 1, norm=False)
         self.pool = nn.AdaptiveAvgPool2d(1)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.classifier(self.drop(self.forward_features(x)))
-        return self.pool(x).flatten(1)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.classifier(self.drop(x))).flatten(1)
 
 
-def _register(version: str) -> None:
-    name = f"squeezenet{version}"
-
-    def build(**kwargs) -> SqueezeNet:
-        return SqueezeNet(version=version, **kwargs)
-
-    build.__name__ = name
-    register_model(
-        name,
+for _version, _cfg in _VARIANTS.items():
+    register_variant(
+        f"squeezenet{_version}",
+        SqueezeNet,
+        {"version": _version},
         family="squeezenet",
         default_input=224,
-        reference=f"tv/squeezenet{version}",
-        paper_macs_m=_VARIANTS[version].paper_macs_m,
+        reference=f"tv/squeezenet{_version}",
+        paper_macs_m=_cfg.paper_macs_m,
         paper_source="torchvision model docs (GFLOPS = multiply-adds), SqueezeNet arXiv:1602.07360",
-    )(build)
-
-
-for _version in _VARIANTS:
-    _register(_version)
+    )

@@ -29,6 +29,10 @@ class UnknownNameError(KeyError):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple:
+        # pickles across process boundaries (joblib/submitit launchers re-raise it in the parent)
+        return (type(self), (self.kind, self.name, self.valid))
+
 
 class Registry(Generic[T]):
     """A named collection of constructors (or any objects) with metadata."""

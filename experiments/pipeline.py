@@ -8,6 +8,8 @@ new step is appended by registering it, without touching the others.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,16 @@ Step = Callable[[DictConfig, PipelineContext], dict[str, Any]]
 STEPS: Registry[Step] = Registry("pipeline step")
 
 
+def import_steps() -> None:
+    """Import every module of ``experiments.steps`` so their steps are registered."""
+    import experiments.steps as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{pkg.__name__}.{mod.name}")
+
+
 def run_pipeline(cfg: DictConfig, run_dir: Path) -> PipelineContext:
+    import_steps()
     # validate every name before any work
     steps = [(name, STEPS.get(name)) for name in cfg.pipeline]
     ctx = PipelineContext(run=RunDir(run_dir))

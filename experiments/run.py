@@ -1,7 +1,7 @@
 """The main job: ``python -m experiments.run`` runs the configured pipeline (default: train).
 
-Later steps (compress, export, measure, report) register themselves in
-``experiments.pipeline.STEPS`` from their own modules, imported here.
+Steps (train now; compress, export, measure, report later) register themselves in
+``experiments.pipeline.STEPS`` from their modules in ``experiments/steps/``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-import experiments.train  # noqa: F401  (registers the train step)
 from configs.schema import register_configs
 from experiments.pipeline import run_pipeline
 

@@ -41,8 +41,10 @@ def test_train_writes_the_run_directory(tmp_path):
     assert "test top-1" in proc.stdout and str(tmp_path) in proc.stdout
 
 
-def test_multirun_sweep(tmp_path):
-    proc = _run("experiments.train", ["-m", *QUICK, "model.width_mult=0.5,1.0", f"hydra.sweep.dir={tmp_path}"])
+def test_multirun_sweep_with_the_local_parallel_launcher(tmp_path):
+    # jobs run in joblib worker processes: steps must register there too, and results must pickle
+    args = ["-m", "hydra/launcher=local_parallel", *QUICK, "model.width_mult=0.5,1.0", f"hydra.sweep.dir={tmp_path}"]
+    proc = _run("experiments.train", args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = sorted(tmp_path.glob("*/metrics.json"))
     assert len(metrics) == 2

@@ -1,1 +1,130 @@
-"""The bundled C++ inference engine (runtime, kernels) and its Python binding."""
+"""The bundled C++ inference engine (runtime, kernels) and its Python binding.
+
+    sess = engine.Session("model.slm", threads=4)
+    (y,) = sess.run(None, {"input": x})          # the ONNX Runtime convention
+
+Model files (``.slm``) are written by ``export``; their format is engine/FORMAT.md.
+The compiled module ``engine._engine`` is built by ``pip install -e .``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+try:
+    from . import _engine
+except ImportError as exc:  # pragma: no cover - depends on the build state
+    raise ImportError(
+        "engine._engine is not built; run `pip install -e . --no-build-isolation` (or `make install`) "
+        f"from the repository root ({exc})"
+    ) from exc
+
+EngineError = _engine.EngineError
+__version__: str = _engine.__version__
+
+__all__ = ["EngineError", "MemoryInfo", "OpTiming", "Session", "TensorInfo", "available_isas",
+           "supported_ops", "__version__"]
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A graph input or output: symbolic dims are their names (str), static dims ints."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str  # numpy dtype name, e.g. "float32"
+
+
+@dataclass(frozen=True)
+class OpTiming:
+    node: str
+    op_type: str
+    kernel: str  # the kernel variant (ISA) that ran
+    calls: int
+    total_ms: float
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+
+@dataclass(frozen=True)
+class MemoryInfo:
+    arena_bytes: int  # activation arena of the most recent plan
+    naive_activation_bytes: int  # the same activations without buffer reuse
+    weights_bytes: int
+
+
+def _tensor_info(raw: tuple[str, list[int], list[str], str]) -> TensorInfo:
+    name, dims, dim_names, dtype = raw
+    shape = tuple((dim_names[i] or "?") if d < 0 else d for i, d in enumerate(dims))
+    return TensorInfo(name, shape, dtype)
+
+
+class Session:
+    """An engine session over one model file (path) or model bytes."""
+
+    def __init__(self, model: str | os.PathLike[str] | bytes, threads: int = 1, isa: str | None = None) -> None:
+        if not isinstance(threads, int) or threads < 1:
+            raise EngineError(f"threads must be a positive int, got {threads!r}")
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            self._sess = _engine.Session.from_bytes(bytes(model), threads, isa or "")
+        else:
+            self._sess = _engine.Session(os.fspath(model), threads, isa or "")
+        self.inputs: list[TensorInfo] = [_tensor_info(r) for r in self._sess.inputs]
+        self.outputs: list[TensorInfo] = [_tensor_info(r) for r in self._sess.outputs]
+        self._input_dtype = {i.name: i.dtype for i in self.inputs}
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The model file's metadata (written by the converter)."""
+        return dict(self._sess.metadata)
+
+    @property
+    def isa(self) -> str:
+        return self._sess.isa
+
+    @property
+    def threads(self) -> int:
+        return self._sess.threads
+
+    def run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> list[np.ndarray]:
+        """Runs the model; returns the requested outputs (all when None) as new arrays."""
+        arrays = {}
+        for name, value in feeds.items():
+            arr = np.asarray(value)
+            want = self._input_dtype.get(name)
+            if want is None:
+                known = ", ".join(self._input_dtype)
+                raise EngineError(f"unknown input name '{name}' (model inputs: {known})")
+            if arr.dtype.name != want:
+                raise EngineError(f"input '{name}' has dtype {arr.dtype.name}, the model expects {want}")
+            # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+            arrays[name] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+        # The GIL is released inside: several Python threads may run one session at once.
+        return list(self._sess.run(list(output_names or []), arrays))
+
+    def profile(self) -> list[OpTiming]:
+        """Per node (and layout conversion) timings accumulated over all runs."""
+        return [OpTiming(*row) for row in self._sess.profile()]
+
+    def reset_profile(self) -> None:
+        self._sess.reset_profile()
+
+    @property
+    def memory(self) -> MemoryInfo:
+        return MemoryInfo(*self._sess.memory)
+
+
+def supported_ops() -> dict[str, list[str]]:
+    """Op type -> supported dtype names, generated from the engine's op registry."""
+    return {k: list(v) for k, v in _engine.supported_ops().items()}
+
+
+def available_isas() -> list[str]:
+    """ISA levels this CPU can run, lowest first (``scalar`` is always present)."""
+    return list(_engine.available_isas())

@@ -16,12 +16,14 @@ from torch import nn
 
 from compression.quantization.fake_quant import FakeQuantize
 from compression.quantization.insert import quantizers
+from compression.quantization.parity import METADATA_KEY
 from export.onnx_export import to_onnx
 from export.qdq.compact import compact_names
 from export.qdq.integer_weights import INT4_MIN_OPSET, integerize_weights
 from export.qdq.symbolic import QDQParams, QuantizeDequantize
 
-METADATA_KEY = "slimlab.qdq.quantizers"
+# the newest opset torch.onnx.export(dynamo=False) writes
+TORCHSCRIPT_MAX_OPSET = 20
 
 
 class QDQExportError(RuntimeError):
@@ -94,10 +96,16 @@ def export_qdq(
             with warnings.catch_warnings():
                 # the quantizer constants are meant to be baked into the trace
                 warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-                to_onnx(deploy, example_input, raw, opset=opset, verify=False)
+                to_onnx(deploy, example_input, raw, opset=min(opset, TORCHSCRIPT_MAX_OPSET), verify=False)
         finally:
             QuantizeDequantize.recorded = None
         proto = onnx.load(raw)
+    if opset > TORCHSCRIPT_MAX_OPSET:
+        # traced at the exporter's newest opset; the ops it emits keep their meaning at `opset`, which
+        # only adds types (INT4 for DequantizeLinear)
+        for entry in proto.opset_import:
+            if entry.domain in ("", "ai.onnx"):
+                entry.version = opset
     replaced, outputs = integerize_weights(proto, traced, opset)
     renames = compact_names(proto)
     outputs = {name: renames.get(value, value) for name, value in outputs.items()}

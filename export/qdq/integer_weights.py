@@ -70,17 +70,25 @@ def integerize_weights(model: onnx.ModelProto, params: list[QDQParams], opset: i
         base = node.input[0]
         q_init = _int_tensor(f"{base}.q{p.bits}", codes, p, packed4)
         zp_vals = np.asarray(p.zero_point if p.axis is not None else p.zero_point[0], dtype=np.int64)
-        zp_init = _int_tensor(f"{base}.zero_point", zp_vals, p, packed4)
-        graph.initializer.extend([q_init, zp_init])
+        # a zero point of 0 in the weight's own type is the default: omit it (per-channel ones cost bytes)
+        omit_zp = p.signed and not zp_vals.any()
+        zp_init = None if omit_zp else _int_tensor(f"{base}.zero_point", zp_vals, p, packed4)
+        graph.initializer.extend([q_init] + ([zp_init] if zp_init is not None else []))
         for dq in consumers.get(node.output[0], []):
             if dq.op_type != "DequantizeLinear":
                 raise RuntimeError(f"QDQ export: QuantizeLinear {node.name} feeds {dq.op_type}, not DequantizeLinear")
             dq.input[0] = q_init.name
-            dq.input[2] = zp_init.name
+            if zp_init is None:
+                del dq.input[2:]
+            else:
+                dq.input[2] = zp_init.name
         graph.node.remove(node)
         replaced += 1
-    # drop float weights nobody reads any more
-    used = {name for n in graph.node for name in n.input}
+    # drop float weights and constants nobody reads any more
+    used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+    for node in list(graph.node):
+        if node.op_type == "Constant" and node.output[0] not in used:
+            graph.node.remove(node)
     for init in list(graph.initializer):
         if init.name not in used:
             graph.initializer.remove(init)

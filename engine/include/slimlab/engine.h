@@ -1,0 +1,122 @@
+// slimlab engine: the whole public C++ API in one header.
+//
+//   slim::Session s("model.slm", {/*threads=*/4});
+//   std::vector<float> x(1 * 3 * 224 * 224);
+//   auto outs = s.run({{"input", {x.data(), slim::DType::kFloat32, {1, 3, 224, 224}}}});
+//
+// Tensors cross the API in plain ONNX (NCHW, row-major) order. Every error is a
+// slim::Error whose message names the offending input, node, field or file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace slim {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Values are the ONNX TensorProto codes, which the model file stores.
+enum class DType : uint8_t {
+  kUndefined = 0,
+  kFloat32 = 1,
+  kUInt8 = 2,
+  kInt8 = 3,
+  kInt32 = 6,
+  kInt64 = 7,
+  kBool = 9,
+  kFloat16 = 10,
+  kInt4 = 22,
+};
+
+// numpy spelling ("float32", "int64", ...); "int4" has no numpy equivalent.
+const char* dtype_name(DType dtype);
+
+struct Options {
+  int threads = 1;  // every kernel of a run uses at most this many threads (caller included)
+  std::string isa;  // "" = best the CPU has; "scalar" | "avx2" | "avx512" caps it lower
+};
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  std::vector<int64_t> shape;           // -1 where the model leaves a dim symbolic
+  std::vector<std::string> dim_names;   // symbolic name per dim, "" when static
+};
+
+// A non-owning input: `data` must stay valid for the duration of run().
+struct TensorView {
+  const void* data = nullptr;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+};
+
+// An owned output; `storage` keeps `data` alive and can be shared (e.g. with numpy).
+struct Tensor {
+  DType dtype = DType::kUndefined;
+  std::vector<int64_t> shape;
+  std::shared_ptr<void> storage;
+  void* data = nullptr;
+  size_t bytes = 0;
+};
+
+struct OpProfile {
+  std::string node;
+  std::string op_type;
+  std::string kernel;  // chosen variant, e.g. "avx512" or "scalar"
+  int64_t calls = 0;
+  double total_ms = 0.0;
+};
+
+struct MemoryInfo {
+  size_t arena_bytes = 0;             // activation arena of the most recent plan
+  size_t naive_activation_bytes = 0;  // the same activations without buffer reuse
+  size_t weights_bytes = 0;           // constants as held in memory (after fp16 widening / packing)
+};
+
+class Session {
+ public:
+  explicit Session(const std::string& path, const Options& options = {});
+  // From an in-memory model file (copied); used by tests and fuzzing.
+  Session(const void* data, size_t size, const Options& options = {});
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::vector<TensorInfo>& inputs() const;
+  const std::vector<TensorInfo>& outputs() const;
+
+  // Thread-safe: several threads may call run() on one Session at once.
+  // `output_names` empty = all graph outputs in model order.
+  std::vector<Tensor> run(const std::map<std::string, TensorView>& inputs,
+                          const std::vector<std::string>& output_names = {});
+
+  // The model file's (key, value) metadata, in file order (e.g. the source model, the opset).
+  const std::vector<std::pair<std::string, std::string>>& metadata() const;
+
+  std::vector<OpProfile> profile() const;  // accumulated since creation / reset_profile()
+  void reset_profile();
+  MemoryInfo memory() const;
+  std::string isa() const;
+  int threads() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+std::vector<std::string> available_isas();  // on this CPU, lowest first
+std::map<std::string, std::vector<std::string>> supported_ops();  // op type -> dtype names
+const char* version();
+
+}  // namespace slim

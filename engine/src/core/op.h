@@ -1,0 +1,199 @@
+// The op interface: everything the runtime needs to know about one op type.
+//
+// An op file (engine/src/ops/<op>.cpp) defines functions and registers them:
+//
+//   REGISTER_OP(Relu) {
+//     return OpDef("Relu")
+//         .dtypes({DType::kFloat32}).inputs(1).outputs(1)
+//         .layout(LayoutPolicy::kAgnostic)
+//         .infer(infer_like_input0)
+//         .kernel(Isa::kScalar, relu_scalar);   // a scalar reference is mandatory
+//   }
+//
+// Contexts carry shapes in LOGICAL ONNX order; a tensor's `layout` only changes
+// its strides (see tensor.h: logical_strides, physical_axis).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/attrs.h"
+#include "core/error.h"
+#include "core/isa.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace slim {
+
+// Where an op can run. The executor assigns a layout to every tensor and
+// inserts conversions only where a producer and a consumer disagree.
+enum class LayoutPolicy {
+  kPlain,     // reads and writes plain ONNX layout only (Reshape, MatMul, Softmax ...)
+  kAgnostic,  // any layout; rank-4 outputs follow the first rank-4 activation input
+  kNhwc,      // wants rank-4 activation inputs in NHWC, writes rank-4 outputs in NHWC
+};
+
+// Shape/dtype inference at plan time, from the actual input shapes of a run.
+class InferContext {
+ public:
+  InferContext(const Attributes& attrs, std::vector<const TensorRef*> inputs, size_t num_outputs)
+      : attrs_(attrs), inputs_(std::move(inputs)), out_shapes_(num_outputs),
+        out_dtypes_(num_outputs, DType::kUndefined), out_set_(num_outputs, false) {}
+
+  const Attributes& attrs() const { return attrs_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_outputs() const { return out_shapes_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  const Shape& input_shape(size_t i) const { return input(i).shape; }
+  DType input_dtype(size_t i) const { return input(i).dtype; }
+  // The input's values when known at plan time (constants, and results of
+  // shape computations folded at plan time); nullptr otherwise.
+  const TensorRef* input_value(size_t i) const {
+    return input(i).data != nullptr ? &input(i) : nullptr;
+  }
+  void set_output(size_t i, DType dtype, Shape shape);
+
+  // Throws slim::Error prefixed with the node ("node 'x' (Op): ...").
+  template <typename... Parts>
+  [[noreturn]] void error(Parts&&... parts) const {
+    fail(attrs_.owner(), ": ", std::forward<Parts>(parts)...);
+  }
+
+  const Shape& output_shape(size_t i) const { return out_shapes_.at(i); }
+  DType output_dtype(size_t i) const { return out_dtypes_.at(i); }
+  bool output_set(size_t i) const { return out_set_.at(i); }
+
+ private:
+  const TensorRef& input(size_t i) const;
+  const Attributes& attrs_;
+  std::vector<const TensorRef*> inputs_;
+  std::vector<Shape> out_shapes_;
+  std::vector<DType> out_dtypes_;
+  std::vector<bool> out_set_;
+};
+
+// Load-time preparation (once per session): validate attributes and pre-pack
+// constant weights into the layout the chosen kernel wants.
+struct PrepareContext {
+  const Attributes& attrs;
+  Isa isa;                                   // the ISA of the kernel variant that will run
+  std::vector<const TensorRef*> inputs;      // static info; data != nullptr for constants
+  size_t num_outputs;
+
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
+  const TensorRef* constant(size_t i) const {
+    return has_input(i) && inputs[i]->data != nullptr ? inputs[i] : nullptr;
+  }
+  template <typename... Parts>
+  [[noreturn]] void error(Parts&&... parts) const {
+    fail(attrs.owner(), ": ", std::forward<Parts>(parts)...);
+  }
+};
+
+// What a kernel gets on every run. Inputs/outputs are ready (outputs allocated
+// with their inferred shape and assigned layout); omitted optional inputs have
+// data == nullptr.
+struct KernelContext {
+  Isa isa;
+  const Attributes& attrs;
+  const std::vector<TensorRef>& inputs;
+  const std::vector<TensorRef>& outputs;
+  const void* prepared;  // what the op's prepare() returned, or nullptr
+  ThreadPool& pool;
+
+  template <typename T>
+  const T& state() const { return *static_cast<const T*>(prepared); }
+  // Splits [0, n) across the session's threads; fn(begin, end) must only
+  // write outputs belonging to its own range.
+  void parallel_for(int64_t n, int64_t grain, const RangeFn& fn) const {
+    pool.parallel_for(n, grain, fn);
+  }
+};
+
+using InferFn = std::function<void(InferContext&)>;
+using PrepareFn = std::function<std::shared_ptr<void>(const PrepareContext&)>;
+using KernelFn = std::function<void(const KernelContext&)>;
+
+class OpDef {
+ public:
+  explicit OpDef(std::string type) : type_(std::move(type)) {}
+
+  // Builder: each setter returns *this.
+  OpDef& dtypes(std::vector<DType> d) { dtypes_ = std::move(d); return *this; }
+  OpDef& inputs(int min_count, int max_count = -1) {
+    min_inputs_ = min_count;
+    max_inputs_ = max_count < 0 ? min_count : max_count;
+    return *this;
+  }
+  OpDef& outputs(int min_count, int max_count = -1) {
+    min_outputs_ = min_count;
+    max_outputs_ = max_count < 0 ? min_count : max_count;
+    return *this;
+  }
+  OpDef& layout(LayoutPolicy p) { layout_ = p; return *this; }
+  OpDef& infer(InferFn fn) { infer_ = std::move(fn); return *this; }
+  OpDef& prepare(PrepareFn fn) { prepare_ = std::move(fn); return *this; }
+  OpDef& kernel(Isa isa, KernelFn fn) { kernels_[isa] = std::move(fn); return *this; }
+  // Shape-computing ops (Shape, Gather on int64, Concat of shapes ...) whose
+  // outputs the planner may evaluate at plan time when all inputs are known.
+  OpDef& foldable(bool f = true) { foldable_ = f; return *this; }
+  // Ops whose outputs depend only on input SHAPES (Shape, Size): always
+  // evaluated at plan time; their kernel sees inputs with data == nullptr.
+  OpDef& foldable_from_shapes(bool f = true) { foldable_from_shapes_ = f; return *this; }
+
+  const std::string& type() const { return type_; }
+  const std::vector<DType>& dtypes() const { return dtypes_; }
+  int min_inputs() const { return min_inputs_; }
+  int max_inputs() const { return max_inputs_; }
+  int min_outputs() const { return min_outputs_; }
+  int max_outputs() const { return max_outputs_; }
+  LayoutPolicy layout() const { return layout_; }
+  const InferFn& infer_fn() const { return infer_; }
+  const PrepareFn& prepare_fn() const { return prepare_; }
+  bool is_foldable() const { return foldable_; }
+  bool is_foldable_from_shapes() const { return foldable_from_shapes_; }
+  // Best registered variant not above `cap`; scalar is guaranteed by registration.
+  std::pair<Isa, const KernelFn*> select_kernel(Isa cap) const;
+  bool supports_dtype(DType d) const;
+  // Why this definition is unusable, or "" when it is complete.
+  std::string validate() const;
+
+ private:
+  std::string type_;
+  std::vector<DType> dtypes_;
+  int min_inputs_ = 1, max_inputs_ = 1, min_outputs_ = 1, max_outputs_ = 1;
+  LayoutPolicy layout_ = LayoutPolicy::kPlain;
+  InferFn infer_;
+  PrepareFn prepare_;
+  std::map<Isa, KernelFn> kernels_;
+  bool foldable_ = false;
+  bool foldable_from_shapes_ = false;
+};
+
+// The registry: op type -> definition. Lookups fail with the list of known ops.
+const OpDef* find_op(const std::string& type);
+const OpDef& get_op(const std::string& type);  // throws slim::Error on an unknown type
+const std::map<std::string, OpDef>& all_ops();
+
+struct OpRegistrar {
+  explicit OpRegistrar(OpDef (*make)());
+};
+
+// Common inference helpers for op authors.
+void infer_like_input0(InferContext& ctx);  // one output, same dtype and shape as input 0
+// numpy broadcasting of two shapes; throws naming `owner` when incompatible.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const std::string& owner);
+
+}  // namespace slim
+
+// Defines a function returning the OpDef and a static registrar calling it.
+// The engine links op files as object files (not from an archive), so these
+// registrars always run.
+#define REGISTER_OP(name)                                                   \
+  static ::slim::OpDef slim_make_op_##name();                               \
+  static const ::slim::OpRegistrar slim_op_registrar_##name(&slim_make_op_##name); \
+  static ::slim::OpDef slim_make_op_##name()

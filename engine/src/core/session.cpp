@@ -1,0 +1,355 @@
+// slim::Session: binds a loaded model to op definitions (once), then serves
+// runs from a per-input-shape plan cache. Runs share only immutable state
+// (model, compiled nodes, plans); each run has its own arena and tensor refs.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/aligned.h"
+#include "core/cpu.h"
+#include "core/error.h"
+#include "core/loader.h"
+#include "core/plan.h"
+
+namespace slim {
+
+namespace {
+
+constexpr size_t kPlanCacheSize = 8;
+// Integer graph inputs up to this many elements are planned by value (see
+// PlanInput); larger ones are data, and keying plans on data would thrash the cache.
+constexpr int64_t kMaxValueKeyElements = 64;
+
+std::vector<TensorInfo> describe(const Model& m, const std::vector<uint32_t>& ids) {
+  std::vector<TensorInfo> out;
+  for (uint32_t id : ids) {
+    const ModelTensor& t = m.tensors[id];
+    out.push_back({t.name, t.dtype, t.shape, t.dim_names});
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Session::Impl {
+  Model model;
+  Options options;
+  Isa isa;
+  std::vector<CompiledNode> nodes;
+  std::vector<TensorInfo> input_info, output_info;
+  std::unique_ptr<ThreadPool> pool;
+
+  std::mutex plan_mu;
+  std::list<std::pair<std::vector<int64_t>, std::shared_ptr<const Plan>>> plans;  // most recent first
+  size_t last_arena = 0, last_naive = 0;
+
+  std::mutex arena_mu;
+  std::vector<std::pair<size_t, std::shared_ptr<void>>> spare_arenas;
+
+  std::mutex profile_mu;
+  std::vector<OpProfile> profile;
+  std::unordered_map<std::string, size_t> profile_index;
+
+  Impl(Model m, const Options& opts) : model(std::move(m)), options(opts) {
+    SLIM_CHECK(options.threads >= 1, "threads must be >= 1, got ", options.threads);
+    isa = resolve_isa(options.isa);
+    input_info = describe(model, model.inputs);
+    output_info = describe(model, model.outputs);
+    compile_nodes();
+    pool = std::make_unique<ThreadPool>(options.threads);
+  }
+
+  void compile_nodes() {
+    std::vector<std::string> unsupported;
+    for (const ModelNode& node : model.nodes)
+      if (find_op(node.op_type) == nullptr &&
+          std::find(unsupported.begin(), unsupported.end(), node.op_type) == unsupported.end())
+        unsupported.push_back(node.op_type);
+    if (!unsupported.empty()) {
+      std::string list, known;
+      for (const auto& u : unsupported) list += (list.empty() ? "" : ", ") + u;
+      for (const auto& kv : all_ops()) known += (known.empty() ? "" : ", ") + kv.first;
+      fail("model uses unsupported op types: ", list, " (supported: ", known, ")");
+    }
+    for (const ModelNode& node : model.nodes) {
+      const OpDef& def = *find_op(node.op_type);
+      const int ni = static_cast<int>(node.inputs.size()), no = static_cast<int>(node.outputs.size());
+      SLIM_CHECK(ni >= def.min_inputs() && ni <= def.max_inputs(), node.attrs.owner(), ": has ", ni,
+                 " inputs, ", node.op_type, " takes ", def.min_inputs(), "..", def.max_inputs());
+      SLIM_CHECK(no >= def.min_outputs() && no <= def.max_outputs(), node.attrs.owner(), ": has ", no,
+                 " outputs, ", node.op_type, " produces ", def.min_outputs(), "..", def.max_outputs());
+      SLIM_CHECK(ni == 0 || node.inputs[0] >= 0, node.attrs.owner(), ": input 0 is required");
+      if (ni > 0) {
+        const DType d = model.tensors[static_cast<size_t>(node.inputs[0])].dtype;
+        SLIM_CHECK(def.supports_dtype(d), node.attrs.owner(), ": dtype ", dtype_name(d), " is not supported by ",
+                   node.op_type);
+      }
+      CompiledNode cn;
+      cn.node = &node;
+      cn.def = &def;
+      std::tie(cn.kernel_isa, cn.kernel) = def.select_kernel(isa);
+      if (def.prepare_fn()) {
+        std::vector<TensorRef> refs(node.inputs.size());
+        std::vector<const TensorRef*> ptrs(node.inputs.size(), nullptr);
+        for (size_t i = 0; i < node.inputs.size(); ++i) {
+          if (node.inputs[i] < 0) continue;
+          const ModelTensor& t = model.tensors[static_cast<size_t>(node.inputs[i])];
+          refs[i] = TensorRef{const_cast<void*>(t.data), t.dtype, t.shape, Layout::kPlain};
+          ptrs[i] = &refs[i];
+        }
+        PrepareContext pctx{node.attrs, cn.kernel_isa, ptrs, node.outputs.size()};
+        cn.prepared = def.prepare_fn()(pctx);
+      }
+      nodes.push_back(std::move(cn));
+    }
+  }
+
+  // Checks the caller's inputs against the model; returns them in model order.
+  std::vector<PlanInput> check_inputs(const std::map<std::string, TensorView>& given) const {
+    for (const auto& kv : given) {
+      const bool ok = std::any_of(input_info.begin(), input_info.end(),
+                                  [&](const TensorInfo& i) { return i.name == kv.first; });
+      if (!ok) {
+        std::string names;
+        for (const auto& i : input_info) names += (names.empty() ? "" : ", ") + i.name;
+        fail("unknown input name '", kv.first, "' (model inputs: ", names, ")");
+      }
+    }
+    std::vector<PlanInput> shapes;
+    std::map<std::string, int64_t> symbols;
+    for (const TensorInfo& info : input_info) {
+      auto it = given.find(info.name);
+      SLIM_CHECK(it != given.end(), "missing input '", info.name, "'");
+      const TensorView& v = it->second;
+      SLIM_CHECK(v.dtype == info.dtype, "input '", info.name, "' has dtype ", dtype_name(v.dtype),
+                 ", the model expects ", dtype_name(info.dtype));
+      SLIM_CHECK(v.shape.size() == info.shape.size(), "input '", info.name, "' has rank ", v.shape.size(),
+                 " (shape ", shape_str(v.shape), "), the model expects rank ", info.shape.size(), " ",
+                 shape_str(info.shape));
+      for (size_t d = 0; d < v.shape.size(); ++d) {
+        SLIM_CHECK(v.shape[d] >= 0, "input '", info.name, "' has a negative dim: ", shape_str(v.shape));
+        if (info.shape[d] >= 0) {
+          SLIM_CHECK(v.shape[d] == info.shape[d], "input '", info.name, "' has shape ", shape_str(v.shape),
+                     ", the model expects ", shape_str(info.shape), " (dim ", d, " must be ", info.shape[d], ")");
+        } else if (!info.dim_names[d].empty()) {
+          auto [pos, fresh] = symbols.emplace(info.dim_names[d], v.shape[d]);
+          SLIM_CHECK(fresh || pos->second == v.shape[d], "input '", info.name, "' dim ", d, " ('",
+                     info.dim_names[d], "') is ", v.shape[d], " but another input set it to ", pos->second);
+        }
+      }
+      int64_t n = 0;
+      SLIM_CHECK(checked_numel(v.shape, int64_t(1) << 40, &n), "input '", info.name, "' shape ",
+                 shape_str(v.shape), " is too large");
+      SLIM_CHECK(n == 0 || v.data != nullptr, "input '", info.name, "' has no data");
+      const bool by_value = (v.dtype == DType::kInt64 || v.dtype == DType::kInt32) && n <= kMaxValueKeyElements;
+      shapes.push_back({v.shape, by_value ? v.data : nullptr});
+    }
+    return shapes;
+  }
+
+  std::shared_ptr<const Plan> plan_for(const std::vector<PlanInput>& inputs) {
+    std::vector<int64_t> key;
+    for (const PlanInput& in : inputs) {
+      key.push_back(static_cast<int64_t>(in.shape.size()));
+      key.insert(key.end(), in.shape.begin(), in.shape.end());
+      if (in.values == nullptr) continue;
+      const int64_t n = numel(in.shape);
+      // The dtype is fixed per input, so the element width is implied by the position.
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t v = 0;
+        if (input_info[&in - inputs.data()].dtype == DType::kInt64) {
+          std::memcpy(&v, static_cast<const int64_t*>(in.values) + i, sizeof v);
+        } else {
+          int32_t w = 0;
+          std::memcpy(&w, static_cast<const int32_t*>(in.values) + i, sizeof w);
+          v = w;
+        }
+        key.push_back(v);
+      }
+    }
+    std::lock_guard<std::mutex> lk(plan_mu);
+    for (auto it = plans.begin(); it != plans.end(); ++it) {
+      if (it->first == key) {
+        plans.splice(plans.begin(), plans, it);
+        remember_memory(*plans.front().second);
+        return plans.front().second;
+      }
+    }
+    auto plan = build_plan(model, nodes, inputs, *pool);
+    plans.emplace_front(std::move(key), plan);
+    if (plans.size() > kPlanCacheSize) plans.pop_back();
+    remember_memory(*plan);
+    return plan;
+  }
+
+  void remember_memory(const Plan& p) {
+    last_arena = p.arena_bytes;
+    last_naive = p.naive_bytes;
+  }
+
+  std::shared_ptr<void> take_arena(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lk(arena_mu);
+      for (auto it = spare_arenas.begin(); it != spare_arenas.end(); ++it) {
+        if (it->first >= bytes) {
+          auto buf = std::move(it->second);
+          spare_arenas.erase(it);
+          return buf;
+        }
+      }
+    }
+    return aligned_buffer(bytes);
+  }
+
+  void give_arena(size_t bytes, std::shared_ptr<void> buf) {
+    std::lock_guard<std::mutex> lk(arena_mu);
+    // One spare per concurrent caller is plenty; drop the smallest beyond that.
+    spare_arenas.emplace_back(bytes, std::move(buf));
+    std::sort(spare_arenas.begin(), spare_arenas.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    if (spare_arenas.size() > 4) spare_arenas.pop_back();
+  }
+
+  std::vector<Tensor> run(const std::map<std::string, TensorView>& given, const std::vector<std::string>& names) {
+    std::vector<size_t> wanted;
+    if (names.empty()) {
+      for (size_t i = 0; i < output_info.size(); ++i) wanted.push_back(i);
+    } else {
+      for (const std::string& n : names) {
+        size_t i = 0;
+        while (i < output_info.size() && output_info[i].name != n) ++i;
+        if (i == output_info.size()) {
+          std::string all;
+          for (const auto& o : output_info) all += (all.empty() ? "" : ", ") + o.name;
+          fail("unknown output name '", n, "' (model outputs: ", all, ")");
+        }
+        wanted.push_back(i);
+      }
+    }
+    const std::vector<PlanInput> inputs = check_inputs(given);
+    DenormalsFlushScope flush;
+    const std::shared_ptr<const Plan> plan = plan_for(inputs);
+    const size_t arena_bytes = plan->arena_bytes;
+    std::shared_ptr<void> arena = take_arena(arena_bytes);
+    char* base = static_cast<char*>(arena.get());
+
+    std::vector<TensorRef> refs(plan->slots.size());
+    for (size_t id = 0; id < plan->slots.size(); ++id) {
+      const Slot& s = plan->slots[id];
+      void* data = nullptr;
+      switch (s.kind) {
+        case SlotKind::kArena: data = base + s.offset; break;
+        case SlotKind::kInput: data = const_cast<void*>(given.at(input_info[s.input_pos].name).data); break;
+        case SlotKind::kConstant: case SlotKind::kKnown: data = const_cast<void*>(s.data); break;
+      }
+      refs[id] = TensorRef{data, s.dtype, s.shape, s.layout};
+    }
+    std::vector<double> step_ms(plan->steps.size(), 0.0);
+    std::vector<TensorRef> ins, outs;
+    for (size_t k = 0; k < plan->steps.size(); ++k) {
+      const Step& step = plan->steps[k];
+      const auto t0 = std::chrono::steady_clock::now();
+      if (step.kind == StepKind::kNode) {
+        ins.assign(step.inputs.size(), TensorRef{});
+        for (size_t i = 0; i < step.inputs.size(); ++i)
+          if (step.inputs[i] >= 0) ins[i] = refs[step.inputs[i]];
+        outs.clear();
+        for (int id : step.outputs) outs.push_back(refs[id]);
+        const CompiledNode& cn = nodes[step.node];
+        KernelContext ctx{cn.kernel_isa, cn.node->attrs, ins, outs, cn.prepared.get(), *pool};
+        (*cn.kernel)(ctx);
+      } else {
+        convert_layout(refs[step.inputs[0]], refs[step.outputs[0]], *pool);
+      }
+      step_ms[k] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    std::vector<Tensor> results;
+    for (size_t w : wanted) {
+      const TensorRef& r = refs[plan->output_slots[w]];
+      Tensor t;
+      t.dtype = r.dtype;
+      t.shape = r.shape;
+      t.bytes = r.bytes();
+      t.storage = aligned_buffer(t.bytes);
+      t.data = t.storage.get();
+      if (t.bytes > 0) std::memcpy(t.data, r.data, t.bytes);
+      results.push_back(std::move(t));
+    }
+    give_arena(arena_bytes, std::move(arena));
+    record_profile(*plan, step_ms);
+    return results;
+  }
+
+  void record_profile(const Plan& plan, const std::vector<double>& step_ms) {
+    std::lock_guard<std::mutex> lk(profile_mu);
+    for (size_t k = 0; k < plan.steps.size(); ++k) {
+      const Step& s = plan.steps[k];
+      auto [it, fresh] = profile_index.emplace(s.name, profile.size());
+      if (fresh) profile.push_back({s.name, s.op_type, s.kernel, 0, 0.0});
+      OpProfile& p = profile[it->second];
+      p.calls += 1;
+      p.total_ms += step_ms[k];
+    }
+  }
+};
+
+Session::Session(const std::string& path, const Options& options)
+    : impl_(std::make_unique<Impl>(load_model_file(path), options)) {}
+
+Session::Session(const void* data, size_t size, const Options& options)
+    : impl_(std::make_unique<Impl>(load_model_bytes(data, size), options)) {}
+
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+const std::vector<TensorInfo>& Session::inputs() const { return impl_->input_info; }
+const std::vector<TensorInfo>& Session::outputs() const { return impl_->output_info; }
+
+std::vector<Tensor> Session::run(const std::map<std::string, TensorView>& inputs,
+                                 const std::vector<std::string>& output_names) {
+  return impl_->run(inputs, output_names);
+}
+
+const std::vector<std::pair<std::string, std::string>>& Session::metadata() const { return impl_->model.meta; }
+
+std::vector<OpProfile> Session::profile() const {
+  std::lock_guard<std::mutex> lk(impl_->profile_mu);
+  return impl_->profile;
+}
+
+void Session::reset_profile() {
+  std::lock_guard<std::mutex> lk(impl_->profile_mu);
+  impl_->profile.clear();
+  impl_->profile_index.clear();
+}
+
+MemoryInfo Session::memory() const {
+  std::lock_guard<std::mutex> lk(impl_->plan_mu);
+  return {impl_->last_arena, impl_->last_naive, impl_->model.weights_bytes};
+}
+
+std::string Session::isa() const { return isa_name(impl_->isa); }
+int Session::threads() const { return impl_->pool->threads(); }
+
+std::vector<std::string> available_isas() {
+  std::vector<std::string> out;
+  for (Isa i : isas_up_to(detect_isa())) out.push_back(isa_name(i));
+  return out;
+}
+
+std::map<std::string, std::vector<std::string>> supported_ops() {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& kv : all_ops()) {
+    auto& v = out[kv.first];
+    for (DType d : kv.second.dtypes()) v.push_back(dtype_name(d));
+  }
+  return out;
+}
+
+const char* version() { return SLIMLAB_VERSION; }
+
+}  // namespace slim

@@ -1,0 +1,167 @@
+#include "ops/common.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace slim {
+
+std::vector<int64_t> int_values(const TensorRef& t, const std::string& owner, const char* what) {
+  SLIM_CHECK(t.data != nullptr, owner, ": ", what, " must be known when the graph is planned (a constant or a shape "
+             "computation)");
+  const int64_t n = t.numel();
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  if (t.dtype == DType::kInt64) {
+    std::memcpy(v.data(), t.data, static_cast<size_t>(n) * sizeof(int64_t));
+  } else if (t.dtype == DType::kInt32) {
+    const int32_t* p = t.ptr<const int32_t>();
+    for (int64_t i = 0; i < n; ++i) v[i] = p[i];
+  } else {
+    fail(owner, ": ", what, " must be int64 or int32, got ", dtype_name(t.dtype));
+  }
+  return v;
+}
+
+std::vector<int64_t> known_int_input(const InferContext& c, size_t i, const char* what) {
+  const TensorRef* t = c.input_value(i);
+  if (t == nullptr) c.error(what, " (input ", i, ") must be known when the graph is planned");
+  return int_values(*t, c.attrs().owner(), what);
+}
+
+double scalar_value(const TensorRef& t, const std::string& owner, const char* what) {
+  SLIM_CHECK(t.data != nullptr && t.numel() >= 1, owner, ": ", what, " must be a non-empty known value");
+  switch (t.dtype) {
+    case DType::kFloat32: return t.ptr<const float>()[0];
+    case DType::kInt64: return static_cast<double>(t.ptr<const int64_t>()[0]);
+    case DType::kInt32: return t.ptr<const int32_t>()[0];
+    default: fail(owner, ": ", what, " has unsupported dtype ", dtype_name(t.dtype));
+  }
+}
+
+std::vector<const TensorRef*> present_inputs(const KernelContext& ctx) {
+  std::vector<const TensorRef*> ins;
+  for (const TensorRef& t : ctx.inputs) ins.push_back(t.data != nullptr || t.numel() == 0 ? &t : nullptr);
+  return ins;
+}
+
+std::vector<int> read_axes(const InferContext& c, size_t input, int rank) {
+  std::vector<int64_t> raw;
+  if (c.has_input(input)) raw = known_int_input(c, input, "axes");
+  else raw = c.attrs().get_ints("axes", {});
+  std::vector<int> axes;
+  for (int64_t a : raw) {
+    if (a < -rank || a >= rank) c.error("axis ", a, " is out of range for rank ", rank);
+    const int n = static_cast<int>(a < 0 ? a + rank : a);
+    if (std::find(axes.begin(), axes.end(), n) != axes.end()) c.error("axis ", a, " is repeated");
+    axes.push_back(n);
+  }
+  return axes;
+}
+
+std::vector<int64_t> broadcast_strides(const TensorRef& in, int out_rank) {
+  const std::vector<int64_t> st = logical_strides(in.shape, in.layout);
+  std::vector<int64_t> r(static_cast<size_t>(out_rank), 0);
+  const int off = out_rank - in.rank();
+  for (int d = 0; d < in.rank(); ++d)
+    if (in.shape[d] != 1) r[d + off] = st[d];
+  return r;
+}
+
+std::vector<int> memory_order(int rank, Layout layout) {
+  std::vector<int> order(static_cast<size_t>(rank));
+  std::iota(order.begin(), order.end(), 0);
+  if (layout == Layout::kNhwc && rank == 4) order = {0, 2, 3, 1};
+  return order;
+}
+
+StridedLoop::StridedLoop(const Shape& domain, Layout layout, std::vector<std::vector<int64_t>> strides) {
+  const int rank = static_cast<int>(domain.size());
+  const std::vector<int> order = memory_order(rank, layout);
+  strides_.resize(strides.size());
+  inner_strides_.assign(strides.size(), 0);
+  if (rank == 0) return;
+  // Drop size-1 dims and merge neighbours that are contiguous for every operand:
+  // fewer, longer runs make the inner loop the one that matters.
+  std::vector<int64_t> dims;
+  std::vector<std::vector<int64_t>> st(strides.size());
+  for (int p = 0; p < rank; ++p) {
+    const int d = order[p];
+    if (domain[d] == 1) continue;
+    bool merge = !dims.empty();
+    for (size_t k = 0; k < strides.size() && merge; ++k) merge = st[k].back() == strides[k][d] * domain[d];
+    if (merge) {
+      dims.back() *= domain[d];
+      for (size_t k = 0; k < strides.size(); ++k) st[k].back() = strides[k][d];
+    } else {
+      dims.push_back(domain[d]);
+      for (size_t k = 0; k < strides.size(); ++k) st[k].push_back(strides[k][d]);
+    }
+  }
+  rows_ = numel(domain) == 0 ? 0 : 1;
+  if (dims.empty()) return;
+  inner_ = dims.back();
+  for (size_t k = 0; k < strides.size(); ++k) {
+    inner_strides_[k] = st[k].back();
+    strides_[k].assign(st[k].begin(), st[k].end() - 1);
+  }
+  dims_.assign(dims.begin(), dims.end() - 1);
+  for (int64_t d : dims_) rows_ *= d;
+  if (numel(domain) == 0) rows_ = 0;
+}
+
+void StridedLoop::offsets(int64_t row, int64_t* out) const {
+  for (size_t k = 0; k < strides_.size(); ++k) out[k] = 0;
+  for (int p = static_cast<int>(dims_.size()) - 1; p >= 0; --p) {
+    const int64_t c = row % dims_[p];
+    row /= dims_[p];
+    for (size_t k = 0; k < strides_.size(); ++k) out[k] += c * strides_[k][p];
+  }
+}
+
+namespace {
+
+template <typename T>
+void copy_runs(const KernelContext& ctx, const StridedLoop& loop, T* dst, const T* src) {
+  const int64_t inner = loop.inner(), ds = loop.inner_stride(0), ss = loop.inner_stride(1);
+  ctx.parallel_for(loop.rows(), std::max<int64_t>(1, 8192 / std::max<int64_t>(inner, 1)),
+                   [&](int64_t begin, int64_t end) {
+    int64_t off[2];
+    for (int64_t r = begin; r < end; ++r) {
+      loop.offsets(r, off);
+      T* d = dst + off[0];
+      const T* s = src + off[1];
+      if (ds == 1 && ss == 1) {
+        std::memcpy(d, s, static_cast<size_t>(inner) * sizeof(T));
+      } else {
+        for (int64_t i = 0; i < inner; ++i) d[i * ds] = s[i * ss];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void strided_copy(const KernelContext& ctx, const Shape& domain, Layout layout, size_t elem_size, void* dst,
+                  std::vector<int64_t> d_strides, int64_t d_base, const void* src,
+                  std::vector<int64_t> s_strides, int64_t s_base) {
+  const StridedLoop loop(domain, layout, {std::move(d_strides), std::move(s_strides)});
+  switch (elem_size) {
+    case 1: return copy_runs(ctx, loop, static_cast<uint8_t*>(dst) + d_base, static_cast<const uint8_t*>(src) + s_base);
+    case 2: return copy_runs(ctx, loop, static_cast<uint16_t*>(dst) + d_base, static_cast<const uint16_t*>(src) + s_base);
+    case 4: return copy_runs(ctx, loop, static_cast<uint32_t*>(dst) + d_base, static_cast<const uint32_t*>(src) + s_base);
+    case 8: return copy_runs(ctx, loop, static_cast<uint64_t*>(dst) + d_base, static_cast<const uint64_t*>(src) + s_base);
+    default: fail(ctx.attrs.owner(), ": cannot copy elements of ", elem_size, " bytes");
+  }
+}
+
+void copy_tensor(const KernelContext& ctx, const TensorRef& src, const TensorRef& dst) {
+  SLIM_CHECK(src.shape == dst.shape && src.dtype == dst.dtype, ctx.attrs.owner(), ": copy between ",
+             shape_str(src.shape), " and ", shape_str(dst.shape));
+  if (src.layout == dst.layout || src.rank() != 4) {
+    if (dst.data != src.data) std::memcpy(dst.data, src.data, dst.bytes());
+    return;
+  }
+  strided_copy(ctx, dst.shape, dst.layout, dtype_size(dst.dtype), dst.data, logical_strides(dst.shape, dst.layout),
+               0, src.data, logical_strides(src.shape, src.layout), 0);
+}
+
+}  // namespace slim

@@ -1,0 +1,77 @@
+// Helpers shared by op files: integer inputs (shapes, axes), broadcasting, and
+// a strided loop that walks any logical index domain in a tensor's memory
+// order, so data-movement ops work in plain and NHWC layouts alike.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/op.h"
+
+namespace slim {
+
+// Values of an int64/int32 tensor (shape, axes, pads ...); errors name `what`.
+std::vector<int64_t> int_values(const TensorRef& t, const std::string& owner, const char* what);
+// Same for an input whose values must be known at plan time (constant or folded).
+std::vector<int64_t> known_int_input(const InferContext& c, size_t i, const char* what);
+// First value of a scalar (or 1-element) float/int tensor as double.
+double scalar_value(const TensorRef& t, const std::string& owner, const char* what);
+
+// The kernel's inputs as an InferContext sees them (omitted optional inputs are
+// nullptr), so a kernel can re-run the op's attribute/input parsing.
+std::vector<const TensorRef*> present_inputs(const KernelContext& ctx);
+
+// Axes from the attribute (older opsets) or from input `input` (newer opsets),
+// normalized to [0, rank); empty when neither is given.
+std::vector<int> read_axes(const InferContext& c, size_t input, int rank);
+
+// Logical strides of `in` seen as an operand broadcast to rank `out_rank` (0 on broadcast dims).
+std::vector<int64_t> broadcast_strides(const TensorRef& in, int out_rank);
+
+// Walks a logical index domain in the memory order of `layout` as `rows()`
+// runs of `inner()` elements; operand k advances by strides[k] (logical
+// strides, any layout) and starts at offset(row, k).
+class StridedLoop {
+ public:
+  StridedLoop(const Shape& domain, Layout layout, std::vector<std::vector<int64_t>> strides);
+  int64_t rows() const { return rows_; }
+  int64_t inner() const { return inner_; }
+  int64_t inner_stride(size_t k) const { return inner_strides_[k]; }
+  void offsets(int64_t row, int64_t* out) const;
+
+ private:
+  Shape dims_;                                 // domain dims in memory order, innermost excluded
+  std::vector<std::vector<int64_t>> strides_;  // per operand, same order as dims_
+  std::vector<int64_t> inner_strides_;
+  int64_t rows_ = 1, inner_ = 1;
+};
+
+// Memory-order dims of a domain for `layout` (identity unless rank 4 NHWC).
+std::vector<int> memory_order(int rank, Layout layout);
+
+// dst[d_base + idx . d_strides] = src[s_base + idx . s_strides] for every
+// logical idx of `domain`, walked in `layout` memory order; any dtype.
+void strided_copy(const KernelContext& ctx, const Shape& domain, Layout layout, size_t elem_size, void* dst,
+                  std::vector<int64_t> d_strides, int64_t d_base, const void* src,
+                  std::vector<int64_t> s_strides, int64_t s_base);
+
+// Copy of one whole tensor into an output of the same logical shape, whatever both layouts are.
+void copy_tensor(const KernelContext& ctx, const TensorRef& src, const TensorRef& dst);
+
+// Dtype dispatch on element types used by the generic ops.
+template <typename F>
+void dispatch_dtype(DType d, const std::string& owner, F&& f) {
+  switch (d) {
+    case DType::kFloat32: return f(float{});
+    case DType::kInt64: return f(int64_t{});
+    case DType::kInt32: return f(int32_t{});
+    case DType::kBool: return f(bool{});
+    case DType::kUInt8: return f(uint8_t{});
+    case DType::kInt8: return f(int8_t{});
+    default: fail(owner, ": unsupported dtype ", dtype_name(d));
+  }
+}
+
+}  // namespace slim

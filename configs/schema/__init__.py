@@ -36,7 +36,10 @@ _GROUPS = {
 
 def register_configs() -> None:
     """Register every schema with Hydra; idempotent, called by each entry point."""
+    from configs.schema.compress import register_compress_configs
+
     cs = ConfigStore.instance()
     for group, node in _GROUPS.items():
         cs.store(group=group, name=f"base_{group}", node=node)
     cs.store(name="base_experiment", node=ExperimentConfig)
+    register_compress_configs()

@@ -1,0 +1,98 @@
+"""``python -m experiments.compress`` and the parity CLI, run as a user would, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[3]
+QUICK = [
+    "data=synthetic",
+    "data.options.num_samples=160",
+    "train.epochs=1",
+    "train.max_steps_per_epoch=2",
+    "compress.ptq.calibration_batches=2",
+]
+
+
+def _run(module: str, args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_ptq_run_directory_export_and_parity_cli(tmp_path):
+    proc = _run("experiments.compress", [*QUICK, "compress=ptq", f"hydra.run.dir={tmp_path}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("config.yaml", "metrics.json", "summary.md", "checkpoints/compressed.pt", "model.fp32.onnx",
+                 "model.qdq.onnx"):
+        assert (tmp_path / name).is_file(), name
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["method"] == "ptq" and 0 <= m["top1"] <= 100
+    assert abs(m["onnx_top1"] - m["top1"]) <= 1.0
+    assert m["onnx_qdq_bytes"] < 0.3 * m["onnx_fp32_bytes"]
+    assert m["size_ratio"] < 0.3
+    parity = _run("compression.quantization.parity", [str(tmp_path), "--batch-size", "16"])
+    assert parity.returncode in (0, 1), parity.stderr[-3000:]
+    assert "first layer off by more than one step" in parity.stdout
+    assert "steps" in parity.stdout and "top-1 agreement 100.00%" in parity.stdout
+
+
+def _cfg(overrides: list[str]):
+    import experiments.compress  # noqa: F401  (registers the schemas and methods)
+
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        return compose("compress", overrides=overrides)
+
+
+def test_bad_bit_width_fails_before_any_work(tmp_path):
+    from experiments.compress import compress
+    from experiments.runs import RunDir
+
+    cfg = _cfg([*QUICK, "compress.weight.bits=12", f"source_run={tmp_path / 'does-not-exist'}"])
+    with pytest.raises(ValueError, match="compress.weight: bit width must be an integer in \\[2, 8\\], got 12"):
+        compress(cfg, RunDir(tmp_path / "out"))
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_unknown_method_fails_before_any_work(tmp_path):
+    from configs.registry import UnknownNameError
+    from experiments.compress import compress
+    from experiments.runs import RunDir
+
+    cfg = _cfg([*QUICK, "compress.method=qatt"])
+    with pytest.raises(UnknownNameError, match="Did you mean: qat"):
+        compress(cfg, RunDir(tmp_path))
+
+
+def test_checkpoint_not_matching_the_model_config_is_named(tmp_path):
+    from experiments.compress import compress
+    from experiments.runs import CheckpointError, RunDir
+
+    source = RunDir(tmp_path / "train")
+    train_cfg = _cfg(QUICK)
+    train_cfg.model.num_classes = 4
+    source.write_config(train_cfg)
+    source.save_checkpoint({"model": {"features.0.conv.weight": torch.zeros(3, 3)}}, "best")
+    cfg = _cfg([*QUICK, f"source_run={source.path}"])
+    with pytest.raises(CheckpointError, match="does not match the model configuration"):
+        compress(cfg, RunDir(tmp_path / "out"))
+    assert not (tmp_path / "out" / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (ROOT / "configs" / "compress").glob("*.yaml")))
+def test_every_compress_option_composes_and_validates(option):
+    from experiments.compress_methods import COMPRESS_METHODS
+    from experiments.compress_methods.quant_config import build_quant_config
+
+    cfg = _cfg([f"compress={option}"])
+    assert cfg.compress.method in COMPRESS_METHODS
+    config = build_quant_config(cfg.compress)
+    assert config.weight is not None and 2 <= config.weight.spec.bits <= 8

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+
+from compression.quantization import FakeQuantize, QuantSpec, QuantSpecError
+from compression.quantization.spec import compute_qparams, dequantize, quantize
+
+
+def numpy_fake_quant(x, scale, zp, qmin, qmax):
+    return (np.clip(np.rint(x / scale) + zp, qmin, qmax) - zp) * scale
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("symmetric,signed", [(True, True), (False, False), (False, True)])
+def test_per_tensor_fake_quant_matches_numpy(bits, symmetric, signed):
+    spec = QuantSpec(bits, symmetric=symmetric, signed=signed)
+    x = torch.randn(4096) * 3 + (0 if symmetric else 1.0)
+    q = FakeQuantize(spec)
+    q(x)
+    q.set_mode("frozen")
+    got = q(x).numpy()
+    ref = numpy_fake_quant(x.numpy(), q.scale.item(), q.zero_point.item(), spec.qmin, spec.qmax)
+    np.testing.assert_allclose(got, ref, atol=1e-6 * q.scale.item() + 1e-7)
+    assert np.unique(np.round(got / q.scale.item())).size <= spec.levels
+
+
+def test_rounding_is_half_to_even():
+    spec = QuantSpec(8, symmetric=True, signed=True)
+    scale, zp = torch.tensor([0.25]), torch.tensor([0], dtype=torch.int32)
+    x = torch.tensor([0.125, 0.375, -0.125, 0.625])  # exactly half a step: 0.5, 1.5, -0.5, 2.5
+    codes = quantize(x, scale, zp, spec)
+    assert codes.tolist() == [0, 2, 0, 2]
+    fq = torch.fake_quantize_per_tensor_affine(x, scale, zp, spec.qmin, spec.qmax)
+    assert torch.equal(fq, dequantize(codes, scale, zp))
+
+
+def test_round_trip_error_is_at_most_half_a_step():
+    spec = QuantSpec(8, symmetric=False)
+    x = torch.rand(1000) * 5 - 1
+    scale, zp = compute_qparams(spec, x.min(), x.max())
+    back = dequantize(quantize(x, scale, zp, spec), scale, zp)
+    assert float((back - x).abs().max()) <= float(scale) / 2 + 1e-6
+    assert float(dequantize(quantize(torch.zeros(1), scale, zp, spec), scale, zp)) == 0.0  # zero is exact
+
+
+def test_per_channel_matches_numpy_on_axis_1():
+    spec = QuantSpec(4, symmetric=True, signed=True, per_channel=True)
+    w = torch.randn(3, 5, 2, 2) * torch.tensor([0.1, 1, 3, 10, 0.5]).reshape(1, 5, 1, 1)
+    q = FakeQuantize(spec, ch_axis=1)
+    q(w)
+    q.set_mode("frozen")
+    assert q.scale.shape == (5,)
+    ref = numpy_fake_quant(w.numpy(), q.scale.numpy().reshape(1, 5, 1, 1), 0, -8, 7)
+    np.testing.assert_allclose(q(w).numpy(), ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("bits", [1, 9, 0, 2.5, True])
+def test_bit_width_out_of_range_is_rejected(bits):
+    with pytest.raises(QuantSpecError, match="bit width"):
+        QuantSpec(bits)
+
+
+def test_spec_ranges():
+    assert (QuantSpec(8, signed=True).qmin, QuantSpec(8, signed=True).qmax) == (-128, 127)
+    assert (QuantSpec(4).qmin, QuantSpec(4).qmax) == (0, 15)
+    assert QuantSpec(8, signed=True, narrow_range=True).qmin == -127
+
+
+def test_freeze_without_data_fails_clearly():
+    q = FakeQuantize(QuantSpec(8))
+    with pytest.raises(RuntimeError, match="observed no data"):
+        q.set_mode("frozen")

@@ -120,7 +120,10 @@ def make_runner(engine_name: str, m: PreparedModel, threads: int) -> Runner:
     if engine_name == "openvino":
         import openvino as ov
 
-        compiled = ov.Core().compile_model(str(m.onnx_path), "CPU", {"INFERENCE_NUM_THREADS": threads})
+        # f32 pinned: on AVX512-BF16/AMX CPUs OpenVINO otherwise silently runs bf16
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1,
+                  "PERFORMANCE_HINT": "LATENCY"}
+        compiled = ov.Core().compile_model(str(m.onnx_path), "CPU", config)
         return lambda: compiled([m.x])
     raise ValueError(f"engine '{engine_name}' has no runner here (known: slimlab, onnxruntime, pytorch, openvino)")
 

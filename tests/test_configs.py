@@ -81,3 +81,12 @@ def test_every_yaml_in_every_group_composes():
         for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml")):
             cfg = compose_cfg([f"{group}={path.stem}"])
             OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+
+
+def test_every_compress_method_config_composes():
+    paths = sorted((Path(CONFIG_DIR) / "compress").glob("*.yaml"))
+    assert len(paths) >= 10
+    for path in paths:
+        cfg = compose_cfg([f"compress={path.stem}"], name="compress")
+        assert cfg.compress.method, path.stem
+        OmegaConf.to_container(cfg, resolve=True)

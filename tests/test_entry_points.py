@@ -28,7 +28,9 @@ def _run(module: str, args: list[str]) -> subprocess.CompletedProcess:
 
 
 def test_train_writes_the_run_directory(tmp_path):
-    proc = _run("experiments.train", [*QUICK, f"hydra.run.dir={tmp_path}"])
+    # wandb offline (the default mode) needs no account or network and writes under the run directory
+    args = [a for a in QUICK if not a.startswith("tracking=")] + ["tracking=offline", f"hydra.run.dir={tmp_path}"]
+    proc = _run("experiments.train", args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("config.yaml", "metrics.json", "history.jsonl", "summary.md", "checkpoints/last.pt"):
         assert (tmp_path / name).is_file(), name
@@ -39,6 +41,7 @@ def test_train_writes_the_run_directory(tmp_path):
     assert cfg["model"]["num_classes"] >= 2  # filled in from the data set, so the run can be rebuilt
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 2
     assert "test top-1" in proc.stdout and str(tmp_path) in proc.stdout
+    assert list((tmp_path / "wandb").glob("offline-run-*")), "no wandb offline run was written"
 
 
 def test_multirun_sweep_with_the_local_parallel_launcher(tmp_path):

@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     PARITY_BACKENDS.get(args.backend)
     # the CLI is an entry point: it may wire in the experiment layer that wrote the run directory
-    from experiments.compress import load_compressed
+    from experiments.steps.compress import load_compressed
 
     model, onnx_path, batch = load_compressed(args.run_dir, batch_size=args.batch_size)
     report = check_parity(model, onnx_path, batch, args.backend, args.tolerance_steps)

@@ -46,15 +46,16 @@ def test_ptq_run_directory_export_and_parity_cli(tmp_path):
 
 
 def _cfg(overrides: list[str]):
-    import experiments.compress  # noqa: F401  (registers the schemas and methods)
+    from configs.schema import register_configs
 
+    register_configs()
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
         return compose("compress", overrides=overrides)
 
 
 def test_bad_bit_width_fails_before_any_work(tmp_path):
-    from experiments.compress import compress
     from experiments.runs import RunDir
+    from experiments.steps.compress import compress
 
     cfg = _cfg([*QUICK, "compress.weight.bits=12", f"source_run={tmp_path / 'does-not-exist'}"])
     with pytest.raises(ValueError, match="compress.weight: bit width must be an integer in \\[2, 8\\], got 12"):
@@ -64,8 +65,8 @@ def test_bad_bit_width_fails_before_any_work(tmp_path):
 
 def test_unknown_method_fails_before_any_work(tmp_path):
     from configs.registry import UnknownNameError
-    from experiments.compress import compress
     from experiments.runs import RunDir
+    from experiments.steps.compress import compress
 
     cfg = _cfg([*QUICK, "compress.method=qatt"])
     with pytest.raises(UnknownNameError, match="Did you mean: qat"):
@@ -73,8 +74,8 @@ def test_unknown_method_fails_before_any_work(tmp_path):
 
 
 def test_checkpoint_not_matching_the_model_config_is_named(tmp_path):
-    from experiments.compress import compress
     from experiments.runs import CheckpointError, RunDir
+    from experiments.steps.compress import compress
 
     source = RunDir(tmp_path / "train")
     train_cfg = _cfg(QUICK)

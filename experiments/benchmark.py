@@ -85,7 +85,7 @@ def prepare(name: str, cfg: BenchmarkConfig, workdir: Path) -> PreparedModel:
         warnings.simplefilter("ignore")
         onnx_path = export.to_onnx(model, torch.from_numpy(x), workdir / f"{stem}.onnx", verify=False)
     slm_path = workdir / f"{stem}.slm"
-    export.convert(onnx_path, slm_path)
+    export.convert_model(onnx_path, slm_path)
     return PreparedModel(name, model, onnx_path, slm_path, x)
 
 

@@ -1,11 +1,17 @@
 """Offline half of the engine: PyTorch -> ONNX export, ONNX graph optimization
-passes, and the writer of the engine's own model file."""
+passes, and the writer of the engine's own model file.
+
+The Python API is ``export.to_onnx`` and ``export.convert_model``; the command line is
+``python -m export.convert`` (a module of that name, which is why the function is not
+called ``convert``: importing the module would shadow it).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from export.converter import ConversionReport, convert
+from export.converter import ConversionReport
+from export.converter import convert as convert_model
 from export.engine_file import EngineFileError, EngineFileSummary, load_engine_file_summary
 from export.support import UnsupportedOpsError
 
@@ -15,7 +21,7 @@ __all__ = [
     "EngineFileSummary",
     "ExportVerificationError",
     "UnsupportedOpsError",
-    "convert",
+    "convert_model",
     "load_engine_file_summary",
     "to_onnx",
 ]

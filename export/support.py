@@ -59,6 +59,6 @@ def engine_supported_ops() -> dict[str, list[str]]:
     except (ImportError, AttributeError) as exc:
         raise RuntimeError(
             "the engine's Python module is not built, so its support matrix (engine.supported_ops()) is "
-            "unavailable; build it with `pip install -e .` (or pass supported_ops= to export.convert)"
+            "unavailable; build it with `pip install -e .` (or pass supported_ops= to export.convert_model)"
         ) from exc
     return {str(k): [str(d) for d in v] for k, v in fn().items()}

@@ -42,7 +42,7 @@ def engine_latency(example_input: torch.Tensor, threads: int = 1, warmup: int = 
         with tempfile.TemporaryDirectory(prefix="slimlab-netadapt-") as tmp:
             onnx_path = export.to_onnx(model, example_input, Path(tmp) / "model.onnx", dynamic_batch=False)
             slm = Path(tmp) / "model.slm"
-            export.convert(onnx_path, slm)
+            export.convert_model(onnx_path, slm)
             session = engine.Session(str(slm), threads=threads)
             for _ in range(warmup):
                 session.run(None, feeds)

@@ -1,5 +1,5 @@
 """Helpers shared by the engine op tests: tiny ONNX graphs converted with
-``export.convert`` and run in the engine and in ONNX Runtime."""
+``export.convert_model`` and run in the engine and in ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def ort_run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.nda
 
 def convert_model(model: onnx.ModelProto, tmp: Path, optimize: bool = False) -> Path:
     path = tmp / f"m{next(_counter)}.slm"
-    export.convert(model, path, optimize=optimize)
+    export.convert_model(model, path, optimize=optimize)
     return path
 
 

@@ -1,4 +1,4 @@
-"""Whole models: PyTorch -> export.to_onnx -> export.convert -> engine, equal to
+"""Whole models: PyTorch -> export.to_onnx -> export.convert_model -> engine, equal to
 ONNX Runtime within 1e-4 of the output's largest magnitude, at every ISA.
 
 Each model (random weights, eval mode) runs at its default resolution with
@@ -66,7 +66,7 @@ def export_and_convert(model: torch.nn.Module, x: np.ndarray, path: Path, dynami
         warnings.simplefilter("ignore")
         export.to_onnx(model, torch.from_numpy(x), onnx_path, dynamic_batch=dynamic, dynamic_hw=dynamic, verify=False)
     slm_path = path.with_suffix(".slm")
-    export.convert(onnx_path, slm_path)
+    export.convert_model(onnx_path, slm_path)
     return onnx_path, slm_path
 
 

@@ -1,4 +1,4 @@
-"""ONNX's own backend node test cases through export.convert + engine.Session.
+"""ONNX's own backend node test cases through export.convert_model + engine.Session.
 
 The cases are generated locally from the onnx wheel's test-case generators
 (``onnx.backend.test.case.node``; nothing is downloaded). A case is a
@@ -54,7 +54,7 @@ def run_case(name: str, tmp: Path) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            export.convert(model, path, optimize=False)
+            export.convert_model(model, path, optimize=False)
     except Exception as exc:  # the converter's own errors say why; all mean "not supported"
         return f"convert: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
     feeds = {n: np.asarray(v) for n, v in zip(names, inputs)}

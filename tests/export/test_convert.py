@@ -13,7 +13,8 @@ import pytest
 import torch
 from onnx import helper
 
-from export import UnsupportedOpsError, convert, load_engine_file_summary
+from export import UnsupportedOpsError, load_engine_file_summary
+from export import convert_model as convert
 from export.convert import main
 from export.converter import prepare_graph
 from tests.export.helpers import assert_same, init, make_model, tensor_in
@@ -179,3 +180,12 @@ def test_shape_chains_of_a_dynamic_batch_model_disappear(tmp_path):
     for batch in (1, 3):
         x = np.random.default_rng(batch).standard_normal((batch, 3, 6, 6)).astype(np.float32)
         assert_same(source, prepared.graph, {"input": x})
+
+
+def test_cli_module_import_does_not_shadow_the_api():
+    import importlib
+
+    import export
+
+    importlib.import_module("export.convert")
+    assert callable(export.convert_model)

@@ -17,6 +17,23 @@ def _inputs(batch: object) -> torch.Tensor:
 
 
 @torch.no_grad()
+def forward_batches(model: nn.Module, batches: Iterable, num_batches: int, purpose: str, device: str = "cpu") -> int:
+    """Run up to ``num_batches`` input batches through ``model`` (hooks collect what they need).
+
+    Returns the number of batches run; none at all is an error naming ``purpose``.
+    """
+    seen = 0
+    for batch in batches:
+        if seen >= num_batches:
+            break
+        model(_inputs(batch).to(device))
+        seen += 1
+    if seen == 0:
+        raise CalibrationError(f"{purpose} needs at least one batch of data; the data yielded none")
+    return seen
+
+
+@torch.no_grad()
 def calibrate(model: nn.Module, batches: Iterable, num_batches: int, device: str = "cpu") -> int:
     """Observe up to ``num_batches`` batches and freeze; returns the number of batches seen."""
     if isinstance(num_batches, bool) or not isinstance(num_batches, int) or num_batches < 1:
@@ -28,14 +45,7 @@ def calibrate(model: nn.Module, batches: Iterable, num_batches: int, device: str
     was_training = model.training
     model.eval()
     set_quant_mode(model, "observe")
-    seen = 0
-    for batch in batches:
-        if seen >= num_batches:
-            break
-        model(_inputs(batch).to(device))
-        seen += 1
-    if seen == 0:
-        raise CalibrationError("the calibration data yielded zero batches")
+    seen = forward_batches(model, batches, num_batches, "calibration", device)
     set_quant_mode(model, "frozen")
     model.train(was_training)
     return seen

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from compression.quantization.calibrate import forward_batches
 from compression.quantization.modules import QuantizedLayer
 
 ZETA, GAMMA = 1.1, -0.1
@@ -71,20 +72,12 @@ def adaround(qmodel: nn.Module, batches: Iterable, num_batches: int, iters: int 
         return fn
 
     handles = [m.register_forward_pre_hook(hook(n)) for n, m in layers]
-    seen = 0
     try:
-        with torch.no_grad():
-            qmodel.eval()
-            for batch in batches:
-                if seen >= num_batches:
-                    break
-                qmodel(batch[0] if isinstance(batch, (tuple, list)) else batch)
-                seen += 1
+        qmodel.eval()
+        forward_batches(qmodel, batches, num_batches, "AdaRound")
     finally:
         for h in handles:
             h.remove()
-    if seen == 0:
-        raise ValueError("AdaRound needs at least one batch of calibration data")
     for name, layer in layers:
         if captured[name]:
             with torch.enable_grad():

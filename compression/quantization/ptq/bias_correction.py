@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from compression.quantization.calibrate import forward_batches
 from compression.quantization.modules import QuantizedLayer
 
 
@@ -31,19 +32,12 @@ def correct_bias(qmodel: nn.Module, batches: Iterable, num_batches: int) -> int:
         return fn
 
     handles = [m.register_forward_hook(hook(n)) for n, m in layers.items()]
-    seen = 0
     try:
         qmodel.eval()
-        for batch in batches:
-            if seen >= num_batches:
-                break
-            qmodel(batch[0] if isinstance(batch, (tuple, list)) else batch)
-            seen += 1
+        forward_batches(qmodel, batches, num_batches, "bias correction")
     finally:
         for h in handles:
             h.remove()
-    if seen == 0:
-        raise ValueError("bias correction needs at least one batch of data")
     for name, total in sums.items():
         layer = layers[name].layer
         shift = total / counts[name]

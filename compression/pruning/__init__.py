@@ -1,12 +1,13 @@
 """Pruning: unstructured magnitude masks (layer-wise/global, AGP, rewinding) and structured
-channel pruning driven by a dependency graph, with sensitivity analysis, latency-driven
-search and before/after reports.
+channel pruning driven by a dependency graph (with whole attention heads removed alongside),
+with sensitivity analysis, latency-driven search and before/after reports.
 
 Saving a structurally pruned model: store ``result.pruned_shapes`` next to the weights
 (``{"model": state_dict, "pruned_shapes": spec}``); reload with ``shapes.rebuild``.
 """
 
 from compression.pruning.errors import PruningError
+from compression.pruning.head_importance import HEAD_IMPORTANCES
 from compression.pruning.importance import IMPORTANCES, get_importance
 from compression.pruning.latency import engine_latency, netadapt
 from compression.pruning.report import PruningReport, pruning_report
@@ -24,6 +25,7 @@ from compression.pruning.unstructured import (
 )
 
 __all__ = [
+    "HEAD_IMPORTANCES",
     "IMPORTANCES",
     "AGPCallback",
     "PruningError",

@@ -1,9 +1,10 @@
 """Latency-driven pruning (NetAdapt, Yang et al. 2018) with an injected latency measurement.
 
-Each step tries pruning every channel group a little more, measures each candidate's
-latency and accuracy, and keeps the one that loses the least accuracy per millisecond it
-saves, until the latency budget is met. MACs are not trusted for speed: the measurement
-is whatever ``latency_ms(model)`` says, by default the bundled engine (``engine_latency``).
+Each step tries pruning every channel group (and every attention's heads) a little more,
+measures each candidate's latency and accuracy, and keeps the one that loses the least
+accuracy per millisecond it saves, until the latency budget is met. MACs are not trusted for
+speed: the measurement is whatever ``latency_ms(model)`` says, by default the bundled engine
+(``engine_latency``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from compression.pruning.errors import PruningError
-from compression.pruning.sensitivity import Evaluate, prunable_group_roots
+from compression.pruning.sensitivity import Evaluate, pruning_targets
 from compression.pruning.shapes import ShapeSpec, pruned_shapes
 from compression.pruning.structured import check_ratio, prune_structured
 
@@ -103,7 +104,7 @@ def netadapt(
         if lat <= budget_ms:
             break
         best: tuple[float, nn.Module, NetAdaptStep] | None = None
-        for layer in prunable_group_roots(current, example_input):
+        for layer in pruning_targets(current, example_input):
             candidate = prune_structured(
                 current, example_input, 0.0, layer_ratios={layer: step_ratio}, importance=importance, round_to=round_to
             ).model

@@ -1,4 +1,5 @@
-"""Per-layer sensitivity: prune one channel group at a time, measure, and propose per-layer ratios.
+"""Per-layer sensitivity: prune one channel group (or one attention's heads) at a time, measure,
+and propose per-layer ratios.
 
 The evaluation is injected (``evaluate(model) -> accuracy``) so that the analysis works
 with any data and metric, and tests can use a cheap proxy.
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from compression.pruning.dependency import analyze
+from compression.pruning.heads import find_attentions
 from compression.pruning.structured import check_ratio, prune_structured
 
 Evaluate = Callable[[nn.Module], float]
@@ -20,6 +22,12 @@ Evaluate = Callable[[nn.Module], float]
 def prunable_group_roots(model: nn.Module, example_input: torch.Tensor) -> list[str]:
     """Names of the first layer of every prunable channel group (what ``layer_ratios`` accepts)."""
     return analyze(model, example_input).group_root_names()
+
+
+def pruning_targets(model: nn.Module, example_input: torch.Tensor) -> list[str]:
+    """Everything ``layer_ratios`` accepts: the channel group roots, then every attention whose
+    heads can be pruned (its ratio is then a head ratio)."""
+    return prunable_group_roots(model, example_input) + list(find_attentions(model)[0].values())
 
 
 def layer_sensitivity(
@@ -34,7 +42,7 @@ def layer_sensitivity(
 ) -> dict[str, dict[float, float]]:
     """``{layer: {ratio: metric}}`` with only that layer's group pruned at that ratio."""
     ratios = [check_ratio(r, "sensitivity ratio") for r in ratios]
-    names = list(layers) if layers is not None else prunable_group_roots(model, example_input)
+    names = list(layers) if layers is not None else pruning_targets(model, example_input)
     table: dict[str, dict[float, float]] = {}
     for name in names:
         table[name] = {}

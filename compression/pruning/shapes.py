@@ -2,7 +2,8 @@
 
 A structurally pruned model has the zoo architecture with narrower tensors. We store, for
 every layer whose shape changed, its parameter/buffer shapes and the constructor
-attributes that describe them (``in_channels``, ``groups``, ``num_features`` ...) as
+attributes that describe them (``in_channels``, ``groups``, ``num_features``, an
+attention's ``num_heads`` ...) as
 ``pruned_shapes`` in the checkpoint. To reload: build the model from its config, call
 ``apply_pruned_shapes(model, state["pruned_shapes"])`` (resizes those layers, values
 uninitialised), then ``load_state_dict(state["model"])``.
@@ -18,6 +19,8 @@ from torch import nn
 
 from compression.pruning.errors import PruningError
 from configs.registry import Registry
+from lightweight_models.blocks.attention import MultiHeadSelfAttention
+from lightweight_models.blocks.efficientformer import RelativePositionBias
 
 # layer type -> names of the attributes that must follow its tensor shapes
 SHAPE_ATTRS: Registry[tuple[type[nn.Module], tuple[str, ...]]] = Registry("pruned layer type")
@@ -26,6 +29,9 @@ SHAPE_ATTRS.add("linear", (nn.Linear, ("in_features", "out_features")))
 SHAPE_ATTRS.add("batchnorm", (nn.modules.batchnorm._NormBase, ("num_features",)))
 SHAPE_ATTRS.add("layernorm", (nn.LayerNorm, ("normalized_shape",)))
 SHAPE_ATTRS.add("groupnorm", (nn.GroupNorm, ("num_groups", "num_channels")))
+# head pruning (heads.py): the forward reshapes by these; key_dim/value_dim/scale never change
+SHAPE_ATTRS.add("attention", (MultiHeadSelfAttention, ("num_heads", "split")))
+SHAPE_ATTRS.add("relative_position_bias", (RelativePositionBias, ("num_heads",)))
 
 ShapeSpec = dict[str, dict[str, Any]]
 

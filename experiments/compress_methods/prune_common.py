@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,6 +58,32 @@ def finetune(
     model.eval()
     return {f"{subdir}_epochs": epochs, f"{subdir}_best_val_top1": state["best_val_top1"],
             f"{subdir}_time_s": state["train_time_s"]}
+
+
+@dataclass
+class FinetuneDistillOptions:
+    """Logit distillation during the fine-tuning that follows pruning (mixed into method options)."""
+
+    # "" fine-tunes on labels alone; "source" distils from the unpruned fp32 model; otherwise a
+    # training run directory or a registered model name, as for the distill_* methods
+    distill_teacher: str = ""
+    distill_temperature: float = 4.0
+    distill_alpha: float = 0.5
+
+
+def finetune_criterion(ctx: CompressContext, opts: FinetuneDistillOptions) -> Any:
+    """The fine-tuning criterion: None (cross-entropy) or a LogitDistillation from the chosen teacher."""
+    if not opts.distill_teacher:
+        return None
+    from compression.distillation import LogitDistillation, load_teacher
+
+    if opts.distill_teacher == "source":
+        teacher = copy.deepcopy(ctx.fp32_model)
+    else:
+        m = ctx.cfg.model
+        teacher = load_teacher(opts.distill_teacher, num_classes=m.num_classes, in_chans=m.in_chans,
+                               small_input=m.small_input, input_size=m.input_size)
+    return LogitDistillation(teacher, opts.distill_temperature, opts.distill_alpha)
 
 
 def shapes_path(run: RunDir) -> Path:

@@ -20,8 +20,10 @@ from compression.pruning import (
 )
 from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
 from experiments.compress_methods.prune_common import (
+    FinetuneDistillOptions,
     engine_latencies,
     finetune,
+    finetune_criterion,
     method_options,
     rebuild_pruned,
     save_shapes,
@@ -31,8 +33,10 @@ from experiments.training import evaluate
 
 
 @dataclass
-class StructuredOptions:
+class StructuredOptions(FinetuneDistillOptions):
     ratio: float = 0.5
+    # fraction of attention heads to remove (MobileViT, EfficientFormer); None: the same as ratio
+    head_ratio: float | None = None
     # l1 | l2 | bn_scale | taylor | random
     importance: str = "l1"
     global_ranking: bool = False
@@ -71,10 +75,11 @@ def cut(ctx: CompressContext, model: nn.Module, opts: StructuredOptions) -> nn.M
     result = prune_structured(
         model, x, opts.ratio, importance=opts.importance, global_ranking=opts.global_ranking,
         layer_ratios=opts.layer_ratios, round_to=opts.round_to, max_layer_ratio=opts.max_layer_ratio,
-        loss_fn=_taylor_loss(ctx) if needs_grad else None,
+        loss_fn=_taylor_loss(ctx) if needs_grad else None, head_ratio=opts.head_ratio,
     )
     ctx.info["locked_layers"] = len(result.locked)
     ctx.info["groups_pruned"] = result.groups_pruned
+    ctx.info["heads_removed"] = sum(len(heads) for heads in result.heads_removed.values())
     return result.model
 
 
@@ -106,7 +111,8 @@ def report(ctx: CompressContext, pruned: nn.Module, measure_latency: bool) -> di
 
 def run(ctx: CompressContext, model: nn.Module) -> dict[str, Any]:
     opts = method_options(ctx, StructuredOptions)
-    info = finetune(ctx, model, opts.finetune_epochs, opts.finetune_lr, "finetune")
+    info = finetune(ctx, model, opts.finetune_epochs, opts.finetune_lr, "finetune",
+                    criterion=finetune_criterion(ctx, opts))
     return {**info, **report(ctx, model, opts.measure_latency)}
 
 

@@ -20,11 +20,16 @@ from compression.pruning import (
 )
 from compression.pruning.unstructured import check_sparsity
 from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
-from experiments.compress_methods.prune_common import finetune, method_options
+from experiments.compress_methods.prune_common import (
+    FinetuneDistillOptions,
+    finetune,
+    finetune_criterion,
+    method_options,
+)
 
 
 @dataclass
-class UnstructuredOptions:
+class UnstructuredOptions(FinetuneDistillOptions):
     sparsity: float = 0.75
     # global | layer
     scope: str = "global"
@@ -54,7 +59,8 @@ def run(ctx: CompressContext, model: nn.Module) -> dict[str, Any]:
         callbacks.append(AGPCallback(opts.sparsity, opts.finetune_epochs, scope=opts.scope, rewind_to=point))
     else:
         magnitude_prune(model, opts.sparsity, scope=opts.scope)
-    info = finetune(ctx, model, opts.finetune_epochs, opts.finetune_lr, "finetune", callbacks=callbacks)
+    info = finetune(ctx, model, opts.finetune_epochs, opts.finetune_lr, "finetune", callbacks=callbacks,
+                    criterion=finetune_criterion(ctx, opts))
     with torch.no_grad():
         model.eval()(ctx.example_input)  # applies the masks to the last optimizer step's weights
     x = ctx.example_input[:1]

@@ -15,12 +15,19 @@ from torch import nn
 
 from compression.pruning import SlimmingPenalty, prune_structured
 from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
-from experiments.compress_methods.prune_common import finetune, method_options, rebuild_pruned, saved_shapes
+from experiments.compress_methods.prune_common import (
+    FinetuneDistillOptions,
+    finetune,
+    finetune_criterion,
+    method_options,
+    rebuild_pruned,
+    saved_shapes,
+)
 from experiments.compress_methods.prune_structured import record, report
 
 
 @dataclass
-class SlimmingOptions:
+class SlimmingOptions(FinetuneDistillOptions):
     ratio: float = 0.5
     strength: float = 1e-4
     sparsity_epochs: int = 2
@@ -50,7 +57,8 @@ def prepare(ctx: CompressContext) -> nn.Module:
 
 def run(ctx: CompressContext, model: nn.Module) -> dict[str, Any]:
     opts = method_options(ctx, SlimmingOptions)
-    info = finetune(ctx, model, opts.finetune_epochs, opts.finetune_lr, "finetune")
+    info = finetune(ctx, model, opts.finetune_epochs, opts.finetune_lr, "finetune",
+                    criterion=finetune_criterion(ctx, opts))
     return {**info, **report(ctx, model, opts.measure_latency)}
 
 

@@ -134,13 +134,11 @@ def summary_text(m: dict[str, Any]) -> str:
     return f"# {m['name']}: {m['model']} on {m['data']}, {m['method']}\n\n| | |\n|---|---|\n{body}\n"
 
 
-def load_compressed(run_dir: str | Path, batch_size: int = 32) -> tuple[nn.Module, Path, torch.Tensor]:
-    """Rebuild a compressed model from its run directory: (model, QDQ file, a test batch)."""
+def rebuild_compressed(run_dir: str | Path, batch_size: int = 32) -> tuple[nn.Module, nn.Module, torch.Tensor]:
+    """Rebuild a compressed model from its run directory: (the uncompressed architecture, untrained;
+    the compressed model with its saved weights; a test batch)."""
     run = RunDir(run_dir)
     cfg = run.read_config()
-    onnx_path = run.path / "model.qdq.onnx"
-    if not onnx_path.is_file():
-        raise FileNotFoundError(f"{onnx_path} not found: the run was made with compress.export=false")
     method = COMPRESS_METHODS.get(cfg.compress.method)
     fp32 = build_model(cfg.model, num_classes=cfg.model.num_classes).eval()
     OmegaConf.set_struct(cfg, False)
@@ -148,12 +146,21 @@ def load_compressed(run_dir: str | Path, batch_size: int = 32) -> tuple[nn.Modul
     data = build_data(cfg.data)
     batch = next(iter(data.test_loader))[0]
     ctx = CompressContext(cfg, fp32, build_quant_config(cfg.compress), batch[:2], None, run)
-    qmodel = method.prepare(ctx)
-    load_state_strict(qmodel, run.load_checkpoint("compressed")["model"], str(run.checkpoint_path("compressed")))
+    model = method.prepare(ctx)
+    load_state_strict(model, run.load_checkpoint("compressed")["model"], str(run.checkpoint_path("compressed")))
     from compression.quantization import set_quant_mode
 
-    set_quant_mode(qmodel, "frozen")
-    return qmodel.eval(), onnx_path, batch
+    set_quant_mode(model, "frozen")
+    return fp32, model.eval(), batch
+
+
+def load_compressed(run_dir: str | Path, batch_size: int = 32) -> tuple[nn.Module, Path, torch.Tensor]:
+    """Rebuild a quantized model from its run directory: (model, QDQ file, a test batch)."""
+    onnx_path = Path(run_dir) / "model.qdq.onnx"
+    if not onnx_path.is_file():
+        raise FileNotFoundError(f"{onnx_path} not found: the run was made with compress.export=false")
+    _, model, batch = rebuild_compressed(run_dir, batch_size)
+    return model, onnx_path, batch
 
 
 @STEPS.register("compress")

@@ -70,7 +70,7 @@ def analyze(
         with warnings.catch_warnings():
             # free parameters (EfficientFormer's LayerScale gammas, its attention-bias table) get pruned
             # along their last dim: right for the 1-D per-channel gammas; the table is never in a
-            # channel group because attention heads are locked
+            # channel group because qkv is locked (heads.py cuts its head rows instead)
             warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
             graph = tp.DependencyGraph().build_dependency(
                 model, example_inputs=example_input, customized_pruners=barrier_pruners()

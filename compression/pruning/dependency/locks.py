@@ -56,7 +56,8 @@ def _mobilevit(block: nn.Module) -> Iterator[tuple[nn.Module, str]]:
 
 @BLOCK_LOCKS.register("MultiHeadSelfAttention")
 def _attention(attn: nn.Module) -> Iterator[tuple[nn.Module, str]]:
-    yield attn.qkv, "q/k/v are split by stored head widths"
+    # single channels would shift the split into heads; heads.py removes whole heads instead
+    yield attn.qkv, "q/k/v are split by stored head widths (whole heads are pruned instead)"
 
 
 def _is_grouped_conv(module: nn.Module) -> bool:

@@ -18,7 +18,7 @@ from compression.quantization.fake_quant import FakeQuantize
 from compression.quantization.insert import quantizers
 from compression.quantization.parity import METADATA_KEY
 from export.onnx_export import to_onnx
-from export.qdq.compact import compact_names
+from export.qdq.compact import COMPACTIONS, DEFAULT_COMPACTIONS, compact
 from export.qdq.integer_weights import INT4_MIN_OPSET, integerize_weights
 from export.qdq.symbolic import QDQParams, QuantizeDequantize
 
@@ -75,9 +75,18 @@ def export_qdq(
     path: str | os.PathLike[str],
     opset: int | None = None,
     int4: bool = True,
+    compactions: tuple[str, ...] = DEFAULT_COMPACTIONS,
 ) -> QDQExportReport:
     """Export a calibrated fake-quantized model; weights of <= 4 bits are packed INT4 when ``int4``
-    (which selects opset 21), other weights are int8/uint8 initializers."""
+    (which selects opset 21), other weights are int8/uint8 initializers.
+
+    ``compactions`` (names in ``export.qdq.compact.COMPACTIONS``, applied in order) shrink the file without
+    changing what it computes; ``()`` keeps the exporter's scoped names and Constant nodes, to read the file.
+    """
+    if isinstance(compactions, str):
+        raise TypeError(f"compactions must be a sequence of names, got the string '{compactions}'")
+    for name in compactions:
+        COMPACTIONS.get(name)  # a misspelled name fails before the export, not after it
     deploy = copy.deepcopy(model).eval()
     for module in deploy.modules():
         # QAT modules with batch statistics (QuantizedConvBn) become plain folded layers
@@ -107,10 +116,10 @@ def export_qdq(
             if entry.domain in ("", "ai.onnx"):
                 entry.version = opset
     replaced, outputs = integerize_weights(proto, traced, opset)
-    renames = compact_names(proto)
+    renames = compact(proto, tuple(compactions))
     outputs = {name: renames.get(value, value) for name, value in outputs.items()}
     entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(outputs)
+    entry.key, entry.value = METADATA_KEY, json.dumps(outputs, separators=(",", ":"))
     onnx.checker.check_model(proto, full_check=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, path)

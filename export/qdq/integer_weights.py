@@ -70,18 +70,14 @@ def integerize_weights(model: onnx.ModelProto, params: list[QDQParams], opset: i
         base = node.input[0]
         q_init = _int_tensor(f"{base}.q{p.bits}", codes, p, packed4)
         zp_vals = np.asarray(p.zero_point if p.axis is not None else p.zero_point[0], dtype=np.int64)
-        # a zero point of 0 in the weight's own type is the default: omit it (per-channel ones cost bytes)
-        omit_zp = p.signed and not zp_vals.any()
-        zp_init = None if omit_zp else _int_tensor(f"{base}.zero_point", zp_vals, p, packed4)
-        graph.initializer.extend([q_init] + ([zp_init] if zp_init is not None else []))
+        # all-zero zero points are dropped later, by export.qdq.compact
+        zp_init = _int_tensor(f"{base}.zero_point", zp_vals, p, packed4)
+        graph.initializer.extend([q_init, zp_init])
         for dq in consumers.get(node.output[0], []):
             if dq.op_type != "DequantizeLinear":
                 raise RuntimeError(f"QDQ export: QuantizeLinear {node.name} feeds {dq.op_type}, not DequantizeLinear")
             dq.input[0] = q_init.name
-            if zp_init is None:
-                del dq.input[2:]
-            else:
-                dq.input[2] = zp_init.name
+            dq.input[2] = zp_init.name
         graph.node.remove(node)
         replaced += 1
     # drop float weights and constants nobody reads any more

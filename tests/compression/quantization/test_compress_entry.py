@@ -97,3 +97,18 @@ def test_every_compress_option_composes_and_validates(option):
     assert cfg.compress.method in COMPRESS_METHODS
     config = build_quant_config(cfg.compress)
     assert config.weight is not None and 2 <= config.weight.spec.bits <= 8
+
+
+@pytest.mark.parametrize(("experiment", "method", "swept"), [
+    ("ptq_fmnist", "ptq", {"compress.weight.per_channel", "compress.activation.calibrator"}),
+    ("prune_fmnist", "prune_structured", {"compress.options.ratio"}),
+])
+def test_results_table_experiments_compose_on_the_compress_entry_point(experiment, method, swept):
+    from configs.schema import register_configs
+
+    register_configs()
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("compress", overrides=[f"+experiment={experiment}"], return_hydra_config=True)
+    assert cfg.compress.method == method and cfg.data.name == "fashion_mnist" and cfg.data.limit_eval == 2000
+    assert set(cfg.hydra.sweeper.params) == swept
+    assert cfg.hydra.sweep.dir.startswith(f"multirun/{experiment}/")

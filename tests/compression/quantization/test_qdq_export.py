@@ -1,13 +1,19 @@
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx import helper, numpy_helper
 
-from compression.quantization import LayerOverride, QuantConfig, calibrate, quantize_model
-from compression.quantization.parity import check_parity
+from compression.quantization import LayerOverride, QuantConfig, QuantSpec, TensorQuant, calibrate, quantize_model
+from compression.quantization.parity import METADATA_KEY, check_parity
+from configs.registry import UnknownNameError
 from export import to_onnx
 from export.qdq import QDQExportError, export_qdq
+from export.qdq.compact import compact
+from lightweight_models import create_model
 from tests.compression.quantization.helpers import SmallNet, randomize_bn
 
 
@@ -103,3 +109,116 @@ def test_depthwise_and_conv_transpose_export_their_channel_axes(tmp_path):
     # a rounding tie resolved differently moves one activation by one step: small against the output
     assert np.max(np.abs(got - ref)) <= 1e-2 * np.max(np.abs(ref))
     assert check_parity(qmodel, path, x).first_divergent is None
+
+
+def _const(name, value):
+    return helper.make_node("Constant", [], [name], name=f"/{name}/Constant", value=numpy_helper.from_array(value))
+
+
+def _two_quantizers_of_one_value():
+    """x read by two activation quantizers with equal parameters (as after a ReLU feeding a conv and a
+    residual), one per-channel weight with zero zero points, a bias shared through an Identity."""
+    w = numpy_helper.from_array(np.array([[[[3]]], [[[-5]]]], np.int8), "w")
+    bias = numpy_helper.from_array(np.array([0.5, -0.25], np.float32), "bias")
+    nodes = [_const(n, v) for n, v in [("sa", np.array(0.05, np.float32)), ("za", np.array(7, np.uint8)),
+                                       ("sb", np.array(0.05, np.float32)), ("zb", np.array(7, np.uint8)),
+                                       ("sw", np.array([0.1, 0.2], np.float32)), ("zw", np.zeros(2, np.int8))]]
+    nodes += [
+        helper.make_node("QuantizeLinear", ["x", "sa", "za"], ["qa"], name="/a/Q"),
+        helper.make_node("DequantizeLinear", ["qa", "sa", "za"], ["da"], name="/a/DQ"),
+        helper.make_node("QuantizeLinear", ["x", "sb", "zb"], ["qb"], name="/b/Q"),
+        helper.make_node("DequantizeLinear", ["qb", "sb", "zb"], ["db"], name="/b/DQ"),
+        helper.make_node("DequantizeLinear", ["w", "sw", "zw"], ["dw"], name="/w/DQ", axis=0),
+        helper.make_node("Identity", ["bias"], ["bias_again"], name="/bias/Identity"),
+        helper.make_node("Conv", ["da", "dw", "bias_again"], ["ca"], name="/conv_a", group=2),
+        helper.make_node("Conv", ["db", "dw", "bias"], ["cb"], name="/conv_b", group=2),
+        helper.make_node("Add", ["ca", "cb"], ["y"], name="/add"),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 3, 3])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2, 3, 3])], [w, bias])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _ort(model, x):
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def test_compaction_keeps_what_the_graph_computes_and_its_quantizers_apart():
+    model = _two_quantizers_of_one_value()
+    x = np.random.default_rng(0).normal(size=(1, 2, 3, 3)).astype(np.float32)
+    before = _ort(model, x)
+    renames = compact(model)
+    onnx.checker.check_model(model, full_check=True)
+    np.testing.assert_array_equal(_ort(model, x), before)
+    nodes = model.graph.node
+    assert not {"Constant", "Identity"} & {n.op_type for n in nodes}
+    assert not any(n.name for n in nodes)
+    weight_dq = next(n for n in nodes if n.op_type == "DequantizeLinear" and n.input[0] == renames["w"])
+    assert len(weight_dq.input) == 2 and weight_dq.attribute[0].i == 0  # zero zero point gone, axis kept
+    # equal scales are stored once; each activation quantizer keeps its own zero point (see omit_zero_points)
+    assert renames["sa"] == renames["sb"] and renames["za"] != renames["zb"]
+    assert all(len(n.input) == 3 for n in nodes if n.op_type == "QuantizeLinear")
+    # a renamed value (what the quantizer map records) is still produced by a node
+    assert renames["db"] in {o for n in nodes for o in n.output}
+    assert max(len(v) for v in renames.values()) == 1
+
+
+def test_compaction_refuses_unknown_names_and_subgraphs(tmp_path):
+    with pytest.raises(UnknownNameError, match="drop_identitys"):
+        compact(_two_quantizers_of_one_value(), ("drop_identities", "drop_identitys"))
+    _, qmodel, x = calibrated(QuantConfig())
+    with pytest.raises(UnknownNameError, match="QDQ compaction"):
+        export_qdq(qmodel, x[:1], tmp_path / "m.onnx", compactions=("short_names",))
+    with pytest.raises(TypeError, match="sequence of names"):
+        export_qdq(qmodel, x[:1], tmp_path / "m.onnx", compactions="short_value_names")
+    branch = helper.make_graph([], "b", [], [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])])
+    looped = helper.make_model(helper.make_graph(
+        [helper.make_node("If", ["c"], ["o"], then_branch=branch, else_branch=branch)], "g",
+        [helper.make_tensor_value_info("c", onnx.TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("o", onnx.TensorProto.FLOAT, [1])]))
+    with pytest.raises(ValueError, match="subgraphs"):
+        compact(looped)
+
+
+def _initializer_keys(graph):
+    return [(t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes()) for t in graph.initializer]
+
+
+def test_compact_export_has_no_redundant_structure_and_runs_the_same(tmp_path):
+    _, qmodel, x = calibrated(QuantConfig())
+    plain = export_qdq(qmodel, x[:1], tmp_path / "plain.onnx", compactions=())
+    report = export_qdq(qmodel, x[:1], tmp_path / "m.onnx")
+    assert report.file_bytes < 0.85 * plain.file_bytes
+    # ONNX Runtime (with its graph optimizations) computes bit for bit what it did on the plain export
+    np.testing.assert_array_equal(run_ort(report.path, x), run_ort(plain.path, x))
+    graph = onnx.load(report.path).graph
+    assert not {"Constant", "Identity"} & {n.op_type for n in graph.node}
+    assert not any(n.name for n in graph.node)
+    inits = {t.name: t for t in graph.initializer}
+    weight_dqs = [n for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    assert len(weight_dqs) == report.integer_weights == 4
+    assert all(len(n.input) == 2 for n in weight_dqs)  # symmetric int8 weights: zero points are the default
+    activation_zps = {n.input[2] for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                      and n.input[0] not in inits}
+    keys = [k for t, k in zip(graph.initializer, _initializer_keys(graph)) if t.name not in activation_zps]
+    assert len(keys) == len(set(keys))
+    meta = json.loads(next(p.value for p in onnx.load(report.path).metadata_props if p.key == METADATA_KEY))
+    assert meta == report.activation_outputs
+    outputs = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    assert set(meta.values()) <= outputs
+    assert check_parity(qmodel, report.path, x).first_divergent is None
+
+
+@pytest.mark.slow
+def test_mobilevit_int8_file_is_at_most_27_percent_of_fp32(tmp_path):
+    # issue #5 reports the QDQ file next to the fp32 one at the Fashion-MNIST geometry; MobileViT-XXS, with
+    # the most graph structure per weight byte of the zoo models, is the one closest to the bound
+    model = create_model("mobilevit_xxs", num_classes=10, in_chans=1, small_input=True, input_size=32).eval()
+    x = torch.randn(4, 1, 32, 32)
+    config = QuantConfig(weight=TensorQuant(QuantSpec(8, True, True, per_channel=True)))
+    qmodel, _ = quantize_model(model, config, x[:2])
+    calibrate(qmodel, x.split(2), 2)
+    fp32 = to_onnx(model, x[:1], tmp_path / "fp32.onnx", verify=False)  # verifying does not change the bytes
+    report = export_qdq(qmodel, x[:1], tmp_path / "int8.onnx")
+    ratio = report.file_bytes / fp32.stat().st_size
+    assert ratio <= 0.27, f"{ratio:.4f} ({report.file_bytes} / {fp32.stat().st_size} bytes)"

@@ -41,6 +41,9 @@ class PTQConfig:
     calibration_batches: int = 8
     bias_correction: bool = False
     cross_layer_equalization: bool = False
+    # CLE across ReLU6 (MobileNetV2): replace the ReLU6 between equalized pairs by ReLU first, as the DFQ
+    # paper does; changes the fp32 function slightly (the run records how many were replaced)
+    cle_relu6_to_relu: bool = False
     adaround: bool = False
     adaround_iters: int = 200
 

@@ -16,7 +16,9 @@ def prepare(ctx: CompressContext) -> nn.Module:
     ptq = ctx.cfg.compress.ptq
     if ptq.cross_layer_equalization:
         # CLE rescales the float weights, so it comes before the quantizers are built
-        model, ctx.info["cle_pairs"] = equalize_cross_layer(model, ctx.example_input)
+        model, cle = equalize_cross_layer(model, ctx.example_input, relu6_to_relu=ptq.cle_relu6_to_relu)
+        ctx.info.update(cle_pairs=cle.equalized, cle_pairs_found=cle.pairs_found,
+                        cle_skipped_relu6=cle.skipped_relu6, cle_relu6_replaced=cle.relu6_replaced)
     qmodel, report = quantize_model(model, ctx.quant, ctx.example_input)
     ctx.info.update(
         folded_bn=report.folded_bn,

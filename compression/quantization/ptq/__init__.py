@@ -3,6 +3,6 @@ AdaRound learned rounding and empirical bias correction (after calibration)."""
 
 from compression.quantization.ptq.adaround import adaround
 from compression.quantization.ptq.bias_correction import correct_bias
-from compression.quantization.ptq.cle import equalize_cross_layer
+from compression.quantization.ptq.cle import CLEReport, equalize_cross_layer
 
-__all__ = ["adaround", "correct_bias", "equalize_cross_layer"]
+__all__ = ["CLEReport", "adaround", "correct_bias", "equalize_cross_layer"]

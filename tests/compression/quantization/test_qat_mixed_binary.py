@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -94,3 +95,110 @@ def test_binary_keeps_first_and_last_and_names_unsupported_layers():
         binarize_model(q, "xnor", {"0", "4"}, None)
     q2, _ = quantize_model(model, QuantConfig(weight=W8, functional=False), x)
     assert binarize_model(q2, "twn", {"0", "1", "4"}, None) == ["2"]
+
+
+def _np_sign(a):
+    return np.where(a >= 0, 1.0, -1.0)
+
+
+def _np_xnor_conv(x, w, b, stride, pad):
+    """Rastegari et al. eq. 11 written out: (sign(I) conv sign(W)) * K * alpha + b, K by explicit windows."""
+    n, c, h, width = x.shape
+    o, _, k, _ = w.shape
+    alpha = np.abs(w).reshape(o, -1).mean(1)
+    padding = ((0, 0), (0, 0), (pad, pad), (pad, pad))
+    # the convolution pads its binary input with zeros, and K counts those zeros in each window's mean
+    signs = np.pad(_np_sign(x), padding)
+    a = np.abs(np.pad(x, padding)).mean(1)
+    oh, ow = (h + 2 * pad - k) // stride + 1, (width + 2 * pad - k) // stride + 1
+    out = np.zeros((n, o, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows, cols = slice(i * stride, i * stride + k), slice(j * stride, j * stride + k)
+            kij = a[:, rows, cols].mean((1, 2))
+            binary = np.einsum("nchw,ochw->no", signs[:, :, rows, cols], _np_sign(w))
+            out[:, :, i, j] = binary * kij[:, None] * alpha[None, :] + b[None, :]
+    return out
+
+
+EXAMPLE_SHAPE = {nn.Conv2d: (3, 7, 7), nn.Linear: (6,)}
+
+
+def _single_binary_layer(layer, variant):
+    example = torch.randn(1, *EXAMPLE_SHAPE[type(layer)])
+    q, _ = quantize_model(nn.Sequential(layer), QuantConfig(weight=W8, activation=None, functional=False), example)
+    assert binarize_model(q, variant, set(), None) == ["0"]
+    return q
+
+
+@pytest.mark.parametrize("groups,out_channels", [(1, 4), (3, 3), (3, 6)])
+def test_xnor_scales_binary_convolutions_by_k_like_the_paper(groups, out_channels):
+    conv = nn.Conv2d(3, out_channels, 3, stride=2, padding=1, groups=groups)
+    q = _single_binary_layer(conv, "xnor")
+    x = torch.randn(2, 3, 7, 7)
+    with torch.no_grad():
+        out = q(x)
+    xs, w, b = (t.detach().double().numpy() for t in (x, conv.weight, conv.bias))
+    # a grouped convolution is one dense convolution per group, each with its own K
+    cin, cout = 3 // groups, out_channels // groups
+    expected = np.concatenate([
+        _np_xnor_conv(xs[:, g * cin:(g + 1) * cin], w[g * cout:(g + 1) * cout], b[g * cout:(g + 1) * cout], 2, 1)
+        for g in range(groups)
+    ], axis=1)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_xnor_scales_a_linear_layer_by_the_mean_absolute_input_and_bnn_does_not_scale():
+    linear = nn.Linear(6, 3)
+    x = torch.randn(4, 6)
+    w = linear.weight.detach()
+    binary = torch.sign(x) @ torch.sign(w).T
+    alpha = w.abs().mean(1)
+    with torch.no_grad():
+        xnor = _single_binary_layer(linear, "xnor")(x)
+        bnn = _single_binary_layer(linear, "bnn")(x)
+    torch.testing.assert_close(xnor, binary * x.abs().mean(1, keepdim=True) * alpha + linear.bias)
+    torch.testing.assert_close(bnn, binary + linear.bias)
+
+
+def test_xnor_gradients_reach_the_input_and_the_weights_through_the_ste_only():
+    q = _single_binary_layer(nn.Conv2d(3, 4, 3, padding=1, bias=False), "xnor")
+    x = (0.5 * torch.randn(2, 3, 7, 7)).requires_grad_()
+    q(x).pow(2).sum().backward()
+    weight = q[0].layer.weight  # quantize_model works on a copy
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert weight.grad is not None and weight.grad.abs().sum() > 0
+    # K is a constant for backward (like alpha): inputs beyond the sign STE's |x| <= 1 window get nothing
+    far = (2 + torch.rand(2, 3, 7, 7)).requires_grad_()
+    q(far).sum().backward()
+    assert torch.equal(far.grad, torch.zeros_like(far))
+
+
+def test_xnor_names_a_conv_whose_k_it_cannot_compute():
+    q, _ = quantize_model(nn.Sequential(nn.Conv2d(3, 4, 3, padding=2, dilation=2)),
+                          QuantConfig(weight=W8, activation=None, functional=False), torch.randn(1, 3, 7, 7))
+    with pytest.raises(UnsupportedLayerError, match=r"layer '0' \(Conv2d\) has dilation \(2, 2\)"):
+        binarize_model(q, "xnor", set(), None)
+
+
+def test_xnor_model_exports_with_k_and_matches_onnxruntime(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from export.qdq import export_qdq
+
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1),
+                          nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, groups=4), nn.Flatten(),
+                          nn.Linear(16 * 4 * 4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    x = torch.randn(4, 1, 8, 8)
+    q, _ = quantize_model(model, QuantConfig(functional=False, fold_bn=False), x)
+    assert binarize_model(q, "xnor", {"0", "8"}, None) == ["2", "4", "6"]
+    calibrate(q, [x], 1)
+    report = export_qdq(q, x[:1], tmp_path / "xnor.onnx")
+    ops = {n.op_type for n in onnx.load(report.path).graph.node}
+    assert {"Abs", "ReduceMean", "AveragePool", "Mul", "Where"} <= ops
+    session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = q(x[:1]).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x[:1].numpy()})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)

@@ -15,20 +15,28 @@ stores them as int8 codes with a per-channel scale (``BinaryLayer.fold_for_deplo
 Binary activations have no QDQ form (sign is not rounding), so BNN/XNOR models export with
 ``Where(x >= 0, 1, -1)`` at those points.
 
-Limitation: blocks are not reordered. A binary layer after conv -> BN -> ReLU(6) binarizes values
->= 0, whose sign is always +1 (the papers binarize the BN output: BN -> sign -> conv); such a layer
-then computes a per-channel constant (BNN), or that constant times K (XNOR), which train-mode BN
-turns into exploding gradients in deep nets such as MobileNetV2.
+Block order: the papers binarize the BN output (BN -> sign -> conv), while mobile nets run
+conv -> BN -> ReLU(6) -> conv, whose sign would always be +1 (BNN then computes a per-channel
+constant, XNOR that constant times K, which train-mode BN turns into exploding gradients). So for
+binary activations (bnn, xnor) the non-negative activation that produces a binary layer's input is
+replaced by ``nn.Identity``, found by tensor identity in a forward pass on an example input (through
+ops that only move values, such as ShuffleNet's concat and channel shuffle). It stays when its output
+also feeds anything else (a residual add, pooling, a kept layer); the report names each kept one and
+why. TWN keeps real-valued activations, so nothing is removed.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves
 
 from compression.quantization.config import TensorQuant
 from compression.quantization.fake_quant import FakeQuantize
@@ -219,15 +227,175 @@ def _activation_scale(name: str, layer: nn.Module, scheme_name: str) -> Activati
     return scale
 
 
-def binarize_model(
-    qmodel: nn.Module, scheme_name: str, keep: set[str], activation: TensorQuant | None
-) -> list[str]:
-    """Turn every ``QuantizedLayer`` not in ``keep`` into a binary/ternary layer; returns their names.
+# activations whose output is never negative (binarizing it gives only +1); a predicate, because a
+# Hardtanh is non-negative only for some settings
+NON_NEGATIVE_ACTIVATIONS: Registry[Callable[[nn.Module], bool]] = Registry("non-negative activation")
+NON_NEGATIVE_ACTIVATIONS.add("ReLU", lambda m: True)
+NON_NEGATIVE_ACTIVATIONS.add("ReLU6", lambda m: True)
+NON_NEGATIVE_ACTIVATIONS.add("Hardtanh", lambda m: m.min_val >= 0)
 
-    Layers of types the scheme does not support are named in the error.
+
+def is_non_negative_activation(module: nn.Module) -> bool:
+    """True for an activation module (subclasses included) whose output is always >= 0."""
+    for cls in type(module).__mro__:
+        if cls.__name__ in NON_NEGATIVE_ACTIVATIONS:
+            return NON_NEGATIVE_ACTIVATIONS.get(cls.__name__)(module)
+    return False
+
+
+def _has_binary_input(module: nn.Module) -> bool:
+    return isinstance(module, BinaryLayer) and isinstance(module.input_quant, BinaryActivation)
+
+
+# ops that only move values (concatenate, split, reshape, permute): ShuffleNet's channel shuffle routes
+# ReLU outputs into the next binary conv through them, so their outputs still count as the activation's
+ROUTING_OPS = frozenset({"cat", "concat", "chunk", "split", "view", "reshape", "transpose", "permute", "flatten",
+                         "unflatten", "contiguous", "__getitem__", "squeeze", "unsqueeze"})
+
+
+@dataclass
+class _Producer:
+    feeds_binary: bool = False
+    # the first consumer that is not a binary-activation layer, in words
+    other_consumer: str | None = None
+
+
+@dataclass
+class _Trace:
+    producers: dict[str, _Producer] = field(default_factory=dict)
+    # id -> (the tensor, kept alive so that its id is not reused; the activations whose values it holds)
+    tensors: dict[int, tuple[torch.Tensor, frozenset[str]]] = field(default_factory=dict)
+    # the modules running, innermost last
+    stack: list[tuple[str, nn.Module]] = field(default_factory=list)
+
+    def owners(self, values: Any) -> set[str]:
+        names: set[str] = set()
+        for leaf in tree_leaves(values):
+            entry = self.tensors.get(id(leaf)) if isinstance(leaf, torch.Tensor) else None
+            if entry is not None and entry[0] is leaf:
+                names |= entry[1]
+        return names
+
+    def track(self, values: Any, names: set[str] | frozenset[str]) -> None:
+        for leaf in tree_leaves(values):
+            if isinstance(leaf, torch.Tensor):
+                self.tensors[id(leaf)] = (leaf, frozenset(names))
+
+
+class _ConsumerTrace(TorchFunctionMode):
+    """Sees every torch op of a forward pass; attributes each use of a tracked tensor to the modules running."""
+
+    def __init__(self, trace: _Trace) -> None:
+        super().__init__()
+        self.trace = trace
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204, D105
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        # metadata queries (shape, size, dim) return no tensor and read no values
+        if not any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(out)):
+            return out
+        trace = self.trace
+        # a binary layer's own use, or a quantizer's (its output is tracked in its module hook)
+        if any(_has_binary_input(module) or isinstance(module, FakeQuantize) for _, module in trace.stack):
+            return out
+        owners = trace.owners((args, kwargs))
+        if not owners:
+            return out
+        op = getattr(func, "__name__", str(func))
+        if op in ROUTING_OPS:
+            trace.track(out, owners)
+            return out
+        # the root module's name is "": its own forward (e.g. a residual add written there)
+        where = (trace.stack[-1][0] if trace.stack else "") or "the model's forward"
+        for name in owners:
+            if trace.producers[name].other_consumer is None:
+                trace.producers[name].other_consumer = f"its output also feeds '{op}' in '{where}'"
+        return out
+
+
+@torch.no_grad()
+def _trace_producers(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...]) -> dict[str, _Producer]:
+    """The non-negative activations whose outputs reach a binary-activation layer, with their other consumers."""
+    trace = _Trace()
+    handles = []
+
+    def enter(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple) -> None:
+            if _has_binary_input(module):
+                for owner in trace.owners(args):
+                    trace.producers[owner].feeds_binary = True
+            trace.stack.append((name, module))
+        return hook
+
+    def leave(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+            trace.stack.pop()
+            if isinstance(module, FakeQuantize):
+                # a quantizer (e.g. on a concat's inputs) keeps signs and exact zeros: it routes values like a view
+                owners = trace.owners(args)
+                if owners:
+                    trace.track(output, owners)
+            elif is_non_negative_activation(module) and isinstance(output, torch.Tensor):
+                trace.producers.setdefault(name, _Producer())
+                trace.track(output, {name})
+        return hook
+
+    for name, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(enter(name)))
+        handles.append(module.register_forward_hook(leave(name)))
+    inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+    try:
+        with _ConsumerTrace(trace):
+            model.eval()(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: p for name, p in trace.producers.items() if p.feeds_binary}
+
+
+@dataclass
+class BinarizeReport:
+    """What ``binarize_model`` changed."""
+
+    layers: list[str] = field(default_factory=list)
+    # non-negative activations replaced by nn.Identity so that sign() sees the BN output
+    activations_removed: list[str] = field(default_factory=list)
+    # activations feeding a binary layer that had to stay, and why
+    activations_kept: dict[str, str] = field(default_factory=dict)
+
+
+def _remove_sign_blocking_activations(
+    qmodel: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...], report: BinarizeReport
+) -> None:
+    # traced on a copy: the forward pass would otherwise feed the example into the calibrators
+    for name, producer in _trace_producers(copy.deepcopy(qmodel), example_input).items():
+        if producer.other_consumer is not None:
+            report.activations_kept[name] = producer.other_consumer
+            continue
+        parent, _, child = name.rpartition(".")
+        setattr(qmodel.get_submodule(parent) if parent else qmodel, child, nn.Identity())
+        report.activations_removed.append(name)
+
+
+def binarize_model(
+    qmodel: nn.Module,
+    scheme_name: str,
+    keep: set[str],
+    activation: TensorQuant | None,
+    example_input: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
+) -> BinarizeReport:
+    """Turn every ``QuantizedLayer`` not in ``keep`` into a binary/ternary layer.
+
+    Schemes with binary activations need ``example_input`` to find the non-negative activations in
+    front of binary layers (see the module docstring). Layers of types the scheme does not support
+    are named in the error.
     """
     scheme = BINARY_SCHEMES.get(scheme_name)
-    done = []
+    if scheme.binary_activations and example_input is None:
+        raise ValueError(f"the '{scheme_name}' scheme binarizes activations and needs an example_input to find "
+                         "the ReLUs in front of its binary layers")
+    report = BinarizeReport()
     for name, module in list(qmodel.named_modules()):
         if type(module) is not QuantizedLayer or name in keep:
             continue
@@ -248,5 +416,7 @@ def binarize_model(
         new = BinaryLayer(module.layer, wq, aq, scale)
         parent, _, child = name.rpartition(".")
         setattr(qmodel.get_submodule(parent) if parent else qmodel, child, new)
-        done.append(name)
-    return done
+        report.layers.append(name)
+    if scheme.binary_activations and report.layers:
+        _remove_sign_blocking_activations(qmodel, example_input, report)
+    return report

@@ -4,6 +4,7 @@ QuantizeLinear -> DequantizeLinear (with a float Clip first when the grid is nar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,19 @@ class QDQParams:
     qmax: int
     signed: bool
     bits: int
+
+    def __post_init__(self) -> None:
+        # a grid from non-finite statistics (a diverged model fed NaN/inf to its calibrator) would otherwise
+        # surface deep in the trace as "value cannot be converted to type uint8 without overflow"
+        lo, hi = self.container_range
+        bad_zp = [z for z in self.zero_point if not lo <= z <= hi]
+        bad_scale = [s for s in self.scale if not (math.isfinite(s) and s > 0)]
+        if bad_zp or bad_scale:
+            raise ValueError(
+                f"quantizer '{self.name}' has no valid grid (scale {bad_scale[:3] or 'ok'}, zero point "
+                f"{bad_zp[:3] or 'ok'} outside [{lo}, {hi}]): the statistics it was calibrated on (or its learned "
+                "step) were not finite, i.e. the model diverged to NaN/inf activations before export"
+            )
 
     @property
     def container_range(self) -> tuple[int, int]:

@@ -31,7 +31,7 @@ from experiments.compress_methods.prune_common import (
 @dataclass
 class UnstructuredOptions(FinetuneDistillOptions):
     sparsity: float = 0.75
-    # global | layer
+    # global | layer | lamp (global over layer-normalised LAMP scores: no layer is wiped out)
     scope: str = "global"
     # agp: raise sparsity over the fine-tuning epochs; oneshot: prune once, then fine-tune
     schedule: str = "agp"

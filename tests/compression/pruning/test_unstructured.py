@@ -101,3 +101,32 @@ def test_unknown_layer_and_scope_are_named(cnn):
 def test_restore_masks_rejects_unknown_layers(cnn):
     with pytest.raises(PruningError, match="'ghost'"):
         restore_masks(cnn, {"ghost.weight_mask": torch.ones(1)})
+
+
+def test_lamp_scores_match_a_numpy_reference():
+    import numpy as np
+
+    from compression.pruning import lamp_scores
+
+    layer = nn.Linear(3, 2, bias=False)
+    w = np.array([[0.5, -2.0, 1.0], [0.1, -1.0, 3.0]], dtype=np.float32)
+    layer.weight.data = torch.from_numpy(w)
+    sq = np.sort((w**2).ravel())
+    expected = {float(v): float(v / sq[i:].sum()) for i, v in enumerate(sq)}
+    got = lamp_scores(layer).numpy()
+    np.testing.assert_allclose(got, np.vectorize(lambda x: expected[float(x * x)])(w), rtol=1e-6)
+    assert got.max() == pytest.approx(1.0)
+
+
+def test_lamp_keeps_a_layer_of_small_weights_that_global_magnitude_wipes_out():
+    def model() -> nn.Module:
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+        net[2].weight.data *= 1e-3  # a layer whose weights are all smaller than everyone else's
+        return net
+
+    plain, lamp = model(), model()
+    assert magnitude_prune(plain, 0.75, scope="global")["2"] == 1.0
+    per_layer = magnitude_prune(lamp, 0.75, scope="lamp")
+    assert overall_sparsity(lamp) == pytest.approx(0.75, abs=1e-3)
+    assert max(per_layer.values()) < 1.0

@@ -16,8 +16,10 @@ from torch import nn
 
 from compression.quantization.fake_quant import FakeQuantize
 from compression.quantization.insert import quantizers
+from compression.quantization.modules import QuantizedLayer
 from compression.quantization.parity import METADATA_KEY
 from export.onnx_export import to_onnx
+from export.qdq.bias import export_integer_bias
 from export.qdq.compact import COMPACTIONS, DEFAULT_COMPACTIONS, compact
 from export.qdq.integer_weights import INT4_MIN_OPSET, integerize_weights
 from export.qdq.symbolic import QDQParams, QuantizeDequantize
@@ -66,6 +68,10 @@ def _install_hooks(model: nn.Module) -> list[QDQParams]:
         q.export_hook = lambda _q, x, p=p: QuantizeDequantize.apply(x, p)
     if not params:
         raise QDQExportError("the model has no quantizers; quantize it before a QDQ export")
+    for module in model.modules():
+        if isinstance(module, QuantizedLayer):
+            # biases of layers with quantized input and weight are stored as int32 codes
+            module.bias_export_hook = export_integer_bias
     return params
 
 

@@ -222,3 +222,34 @@ def test_mobilevit_int8_file_is_at_most_27_percent_of_fp32(tmp_path):
     report = export_qdq(qmodel, x[:1], tmp_path / "int8.onnx")
     ratio = report.file_bytes / fp32.stat().st_size
     assert ratio <= 0.27, f"{ratio:.4f} ({report.file_bytes} / {fp32.stat().st_size} bytes)"
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+def test_bias_is_exported_on_the_int32_grid_of_input_times_weight_step(tmp_path, per_channel):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 4 * 4, 3)).eval()
+    x = torch.randn(8, 2, 6, 6)
+    weight = TensorQuant(QuantSpec(8, symmetric=True, signed=True, per_channel=per_channel))
+    qmodel, _ = quantize_model(model, QuantConfig(weight=weight, functional=False), x)
+    calibrate(qmodel, [x], 1)
+    path = export_qdq(qmodel, x[:1], tmp_path / "m.onnx").path
+    graph = onnx.load(path).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    biases = {inits[n.input[2]].shape: inits[n.input[2]] for n in graph.node if n.op_type in ("Conv", "Gemm")}
+    assert set(biases) == {(4,), (3,)}
+    for layer in (qmodel[0], qmodel[3]):
+        step = (layer.input_quant.scale * layer.weight_quant.scale).double().numpy()
+        codes = biases[tuple(layer.layer.bias.shape)].astype(np.float64) / step
+        # integer codes (what ORT's QLinearConv adds to its accumulator), rounded from the float bias
+        np.testing.assert_allclose(codes, np.rint(codes), atol=1e-3)
+        np.testing.assert_array_equal(np.rint(codes), np.rint(layer.layer.bias.detach().double().numpy() / step))
+        assert not np.array_equal(np.rint(codes) * step, layer.layer.bias.detach().double().numpy())
+    with torch.no_grad():
+        ref = qmodel(x).numpy()
+    # the fake-quantized model adds exactly the exported bias, so the float graph agrees to float error
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert np.max(np.abs(got - ref)) <= 1e-5 * np.max(np.abs(ref))

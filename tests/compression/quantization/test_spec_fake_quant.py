@@ -70,3 +70,60 @@ def test_freeze_without_data_fails_clearly():
     q = FakeQuantize(QuantSpec(8))
     with pytest.raises(RuntimeError, match="observed no data"):
         q.set_mode("frozen")
+
+
+def _calibrated_conv(per_channel: bool):
+    from compression.quantization import QuantConfig, TensorQuant, calibrate, quantize_model
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 5, 3)
+    x = torch.randn(4, 3, 6, 6)
+    weight = TensorQuant(QuantSpec(8, symmetric=True, signed=True, per_channel=per_channel))
+    qmodel, _ = quantize_model(torch.nn.Sequential(conv), QuantConfig(weight=weight, functional=False), x)
+    calibrate(qmodel, [x], 1)
+    return qmodel[0], x
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+def test_bias_is_added_on_the_int32_grid_of_input_step_times_weight_step(per_channel):
+    from compression.quantization.spec import quantize_bias
+
+    layer, x = _calibrated_conv(per_channel)
+    step = layer.input_quant.scale * layer.weight_quant.scale
+    assert step.shape == ((5,) if per_channel else (1,))
+    bias = layer.layer.bias.detach()
+    codes = quantize_bias(bias, step)
+    np.testing.assert_array_equal(codes.numpy(), np.rint(bias.double().numpy() / step.double().numpy()))
+    # the integer runtime's computation: int32 accumulator of codes plus the bias codes, times the steps
+    xq = torch.round(layer.input_quant(x) / layer.input_quant.scale)  # q - zero_point
+    wq = torch.round(layer.weight_quant(layer.layer.weight) / layer.weight_quant.scale.reshape(-1, 1, 1, 1))
+    acc = torch.nn.functional.conv2d(xq.double(), wq.double(), codes.double())
+    with torch.no_grad():
+        got = layer(x).double()
+        float_bias = layer._op(layer.layer, layer.input_quant(x), layer.weight_quant(layer.layer.weight), bias)
+    expected = acc * step.double().reshape(1, -1, 1, 1)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    assert not torch.allclose(float_bias.double(), expected, rtol=0, atol=1e-7)
+
+
+def test_bias_stays_float_while_calibrating_and_keeps_its_gradient():
+    layer, x = _calibrated_conv(per_channel=True)
+    layer.input_quant.set_mode("observe")
+    assert layer.bias_step() is None
+    assert layer.integer_bias(layer.layer.bias) is layer.layer.bias
+    layer.input_quant.set_mode("frozen")
+    layer.layer(x)  # untouched float layer still runs
+    layer(x).sum().backward()
+    # straight-through: d(sum)/d(bias) is the number of output positions per channel
+    torch.testing.assert_close(layer.layer.bias.grad, torch.full((5,), 4.0 * 4 * 4))
+
+
+def test_bias_without_quantized_input_is_left_float():
+    from compression.quantization import QuantConfig, calibrate, quantize_model
+
+    conv = torch.nn.Conv2d(3, 5, 3)
+    x = torch.randn(2, 3, 6, 6)
+    qmodel, _ = quantize_model(torch.nn.Sequential(conv), QuantConfig(activation=None, functional=False), x)
+    calibrate(qmodel, [x], 1)
+    assert qmodel[0].bias_step() is None
+    torch.testing.assert_close(qmodel[0](x), conv._conv_forward(x, qmodel[0].weight_quant(conv.weight), conv.bias))

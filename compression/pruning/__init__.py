@@ -17,6 +17,7 @@ from compression.pruning.shapes import apply_pruned_shapes, pruned_shapes, rebui
 from compression.pruning.slimming_penalty import SlimmingPenalty
 from compression.pruning.structured import StructuredResult, prune_structured
 from compression.pruning.unstructured import (
+    lamp_scores,
     magnitude_prune,
     make_permanent,
     overall_sparsity,
@@ -49,5 +50,6 @@ __all__ = [
     "rebuild",
     "restore_masks",
     "rewind",
+    "lamp_scores",
     "sparsity_by_layer",
 ]

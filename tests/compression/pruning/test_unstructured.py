@@ -111,10 +111,10 @@ def test_lamp_scores_match_a_numpy_reference():
     layer = nn.Linear(3, 2, bias=False)
     w = np.array([[0.5, -2.0, 1.0], [0.1, -1.0, 3.0]], dtype=np.float32)
     layer.weight.data = torch.from_numpy(w)
-    sq = np.sort((w**2).ravel())
-    expected = {float(v): float(v / sq[i:].sum()) for i, v in enumerate(sq)}
+    sq = (w.astype(np.float64) ** 2).ravel()
+    expected = np.array([v / sq[sq >= v].sum() for v in sq]).reshape(w.shape)
     got = lamp_scores(layer).numpy()
-    np.testing.assert_allclose(got, np.vectorize(lambda x: expected[float(x * x)])(w), rtol=1e-6)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert got.max() == pytest.approx(1.0)
 
 
@@ -126,7 +126,8 @@ def test_lamp_keeps_a_layer_of_small_weights_that_global_magnitude_wipes_out():
         return net
 
     plain, lamp = model(), model()
-    assert magnitude_prune(plain, 0.75, scope="global")["2"] == 1.0
-    per_layer = magnitude_prune(lamp, 0.75, scope="lamp")
-    assert overall_sparsity(lamp) == pytest.approx(0.75, abs=1e-3)
+    # 80% of all weights is more than the small layer holds: plain global magnitude takes all of it
+    assert magnitude_prune(plain, 0.8, scope="global")["2"] == 1.0
+    per_layer = magnitude_prune(lamp, 0.8, scope="lamp")
+    assert overall_sparsity(lamp) == pytest.approx(0.8, abs=1e-3)
     assert max(per_layer.values()) < 1.0

@@ -109,7 +109,7 @@ def test_lamp_scores_match_a_numpy_reference():
     from compression.pruning import lamp_scores
 
     layer = nn.Linear(3, 2, bias=False)
-    w = np.array([[0.5, -2.0, 1.0], [0.1, -1.0, 3.0]], dtype=np.float32)
+    w = np.array([[0.5, -2.0, 1.0], [0.1, -1.5, 3.0]], dtype=np.float32)  # no ties: their order is arbitrary
     layer.weight.data = torch.from_numpy(w)
     sq = (w.astype(np.float64) ** 2).ravel()
     expected = np.array([v / sq[sq >= v].sum() for v in sq]).reshape(w.shape)

@@ -90,9 +90,10 @@ def test_checkpoint_not_matching_the_model_config_is_named(tmp_path):
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (ROOT / "configs" / "compress").glob("*.yaml")))
 def test_every_compress_option_composes_and_validates(option):
-    from experiments.compress_methods import COMPRESS_METHODS
+    from experiments.compress_methods import COMPRESS_METHODS, import_methods
     from experiments.compress_methods.quant_config import build_quant_config
 
+    import_methods()  # the methods register on import; do not rely on another test having imported them
     cfg = _cfg([f"compress={option}"])
     assert cfg.compress.method in COMPRESS_METHODS
     config = build_quant_config(cfg.compress)

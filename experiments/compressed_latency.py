@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from experiments.benchmark import PreparedModel, make_runner, time_ms
 from experiments.io import atomic_write_json, atomic_write_text
 from experiments.runs import RunDir
+from lightweight_models.complexity import profile
 
 ENGINES = ("slimlab", "onnxruntime")
 
@@ -51,12 +51,6 @@ class LatencyRow:
     @property
     def mac_reduction(self) -> float:
         return self.macs_before / max(self.macs_after, 1)
-
-
-def _macs(model: nn.Module, x: torch.Tensor) -> int:
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x)
-    return counter.get_total_flops() // 2
 
 
 def _setting(cfg: object) -> str:
@@ -97,7 +91,7 @@ def measure_run(run_dir: Path, rounds: int, iterations: int, threads: int) -> La
     cfg = RunDir(run_dir).read_config()
     return LatencyRow(
         run=run_dir.name, model=str(cfg.model.name), method=str(cfg.compress.method), setting=_setting(cfg),
-        macs_before=_macs(before, x), macs_after=_macs(after, x),
+        macs_before=profile(before, x.shape).macs, macs_after=profile(after, x.shape).macs,
         slimlab_ms_before=ms[("slimlab", "before")], slimlab_ms_after=ms[("slimlab", "after")],
         slimlab_speedup=speedup["slimlab"],
         onnxruntime_ms_before=ms[("onnxruntime", "before")], onnxruntime_ms_after=ms[("onnxruntime", "after")],

@@ -42,10 +42,17 @@ def student(ctx: CompressContext, opts: DistillOptions) -> nn.Module:
 def teacher(ctx: CompressContext, opts: DistillOptions) -> nn.Module:
     if not opts.teacher:
         raise ValueError("compress.options.teacher is required: a training run directory or a model name")
+    return teacher_from(ctx, opts.teacher, opts.teacher_checkpoint, opts.teacher_kwargs)
+
+
+def teacher_from(
+    ctx: CompressContext, source: str, checkpoint: str = "best", kwargs: dict[str, Any] | None = None
+) -> nn.Module:
+    """A frozen teacher from a run directory, or a registered model built at the student's geometry."""
     model = ctx.cfg.model
-    kwargs = {"num_classes": model.num_classes, "in_chans": model.in_chans, "small_input": model.small_input,
-              "input_size": model.input_size, **opts.teacher_kwargs}
-    return load_teacher(opts.teacher, opts.teacher_checkpoint, **kwargs)
+    geometry = {"num_classes": model.num_classes, "in_chans": model.in_chans, "small_input": model.small_input,
+                "input_size": model.input_size}
+    return load_teacher(source, checkpoint, **geometry, **(kwargs or {}))
 
 
 def epochs(ctx: CompressContext, opts: DistillOptions) -> int:

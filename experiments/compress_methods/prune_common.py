@@ -75,14 +75,13 @@ def finetune_criterion(ctx: CompressContext, opts: FinetuneDistillOptions) -> An
     """The fine-tuning criterion: None (cross-entropy) or a LogitDistillation from the chosen teacher."""
     if not opts.distill_teacher:
         return None
-    from compression.distillation import LogitDistillation, load_teacher
+    from compression.distillation import LogitDistillation
+    from experiments.compress_methods.distill_common import teacher_from  # imports this module
 
     if opts.distill_teacher == "source":
         teacher = copy.deepcopy(ctx.fp32_model)
     else:
-        m = ctx.cfg.model
-        teacher = load_teacher(opts.distill_teacher, num_classes=m.num_classes, in_chans=m.in_chans,
-                               small_input=m.small_input, input_size=m.input_size)
+        teacher = teacher_from(ctx, opts.distill_teacher)
     return LogitDistillation(teacher, opts.distill_temperature, opts.distill_alpha)
 
 

@@ -202,8 +202,34 @@ class QMul(QuantizedFunctional):
 
 
 class QMatMul(QuantizedFunctional):
+    """Matrix product of two quantized activations. At inference it sums the integer codes exactly,
+    as ONNX Runtime's fused QLinearMatMul does (attention's ``q @ k^T`` and ``attn @ v``): float sums
+    of the dequantized values round differently and flip the next quantizer at ties, the same effect
+    ``QuantizedLayer._integer_forward`` removes for convs and linears."""
+
     def op(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.matmul(a, b)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        steps = self._integer_steps()
+        if steps is None or len(xs) != 2:
+            return super().forward(*xs)
+        a, b = self._quantized(xs)
+        # codes minus zero point are exact integers; their float32 sums stay exact below 2**24
+        return torch.matmul(torch.round(a / steps[0]), torch.round(b / steps[1])) * (steps[0] * steps[1])
+
+    def _integer_steps(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The two per-tensor input steps when the integer path applies (inference on frozen grids, not
+        while exporting or training), else None."""
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or len(self.input_quants) != 2:
+            return None
+        steps = []
+        for q in self.input_quants:
+            if not isinstance(q, FakeQuantize) or q.export_hook is not None or q.mode != "frozen" \
+                    or not bool(q.calibrated) or q.ch_axis is not None:
+                return None
+            steps.append(q.quant_step().reshape(()))
+        return steps[0], steps[1]
 
 
 class QCat(QuantizedFunctional):

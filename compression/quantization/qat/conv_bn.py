@@ -1,6 +1,13 @@
 """QAT with BatchNorm simulated as folded (Jacob et al., 2018): the weight that is quantized is
 the BN-folded weight, so training sees the integer model's rounding, while BN statistics keep
-updating until ``freeze_bn_stats`` (after a configurable number of epochs)."""
+updating until ``freeze_bn_stats`` (after a configurable number of epochs).
+
+Freezing folds the statistics into the layer's weight for good, and from then on the optimizer
+trains the folded weight itself. Keeping the product ``w * gamma / sigma`` with frozen sigma
+instead scales each update of the folded weight by ``(gamma / sigma)**2``. On a trained
+MobileNetV2 that factor reaches 150 (depthwise channels with running variance near 0.006),
+which made fine-tuning at lr 0.005 diverge in 3 steps even without quantization.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +24,29 @@ class QuantizedConvBn(QuantizedLayer):
         self.bn_frozen = False
         self._batch_stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    @torch.no_grad()
     def freeze_bn_stats(self) -> None:
+        """Fold the running statistics into the weight; the BN is left as the identity scale plus a
+        trainable shift (``beta``), so the saved state rebuilds the same model with no extra flag.
+        A BN without affine parameters has no shift to carry the fold: its statistics are only frozen."""
+        if self.bn_frozen:
+            return
         self.bn_frozen = True
+        bn = self.bn
+        if not bn.affine:
+            return
+        factor = self._factor()
+        shape = [1] * self.layer.weight.dim()
+        shape[layer_kind(self.layer).weight_axis] = -1
+        own_bias = self.layer.bias if self.layer.bias is not None else torch.zeros_like(bn.running_mean)
+        shift = self.effective_bias() - own_bias
+        # in place: the optimizer keeps training the same parameter objects
+        self.layer.weight.mul_(factor.reshape(shape))
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0 - bn.eps)
+        bn.weight.fill_(1.0)
+        bn.weight.requires_grad_(False)
+        bn.bias.copy_(shift)
 
     def _stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._batch_stats is not None:

@@ -40,6 +40,39 @@ def test_folded_bn_qat_matches_folding_in_eval_and_freezes():
         torch.testing.assert_close(q(x), out, rtol=1e-4, atol=1e-4)
 
 
+def test_freezing_folds_bn_into_the_trained_weight():
+    # a BN with tiny running variance: with gamma/sigma kept as a factor, an SGD step on w would move the
+    # folded weight (gamma/sigma)**2 times too far; after freezing, w is the folded weight itself
+    torch.manual_seed(0)
+    model = randomize_bn(SmallNet(8))
+    bn = model.get_submodule("stem.1")
+    bn.running_var.fill_(1e-3)
+    x = torch.randn(8, 1, 10, 10)
+    q, _ = quantize_model(model, QuantConfig(fold_bn=False), x)
+    attach_batchnorm(q)
+    calibrate(q, [x], 1)
+    set_quant_mode(q, "frozen")
+    convbn = q.get_submodule("stem.0")
+    q.eval()
+    with torch.no_grad():
+        before = q(x)
+        folded_w, folded_b = convbn.effective_weight().clone(), convbn.effective_bias().clone()
+    FreezeBatchNorm(0).on_epoch_start(0, q)
+    with torch.no_grad():
+        torch.testing.assert_close(q(x), before, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(convbn.layer.weight.detach(), folded_w)
+    torch.testing.assert_close(convbn.effective_weight().detach(), folded_w)
+    torch.testing.assert_close(convbn.effective_bias().detach(), folded_b)
+    assert not convbn.bn.weight.requires_grad
+    q.train()
+    q(x).sum().backward()
+    # d out / d w == d out / d (folded weight): the factor is exactly one now
+    assert torch.equal(convbn._factor(), torch.ones_like(convbn._factor()))
+    assert convbn.layer.weight.grad is not None and convbn.bn.bias.grad is not None
+    FreezeBatchNorm(0).on_epoch_start(1, q)  # idempotent
+    torch.testing.assert_close(convbn.layer.weight.detach(), folded_w)
+
+
 def test_distillation_loss_is_ce_at_weight_zero_and_kl_at_one():
     torch.manual_seed(0)
     teacher = nn.Linear(4, 3)

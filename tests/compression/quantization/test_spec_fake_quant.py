@@ -127,3 +127,26 @@ def test_bias_without_quantized_input_is_left_float():
     calibrate(qmodel, [x], 1)
     assert qmodel[0].bias_step() is None
     torch.testing.assert_close(qmodel[0](x), conv._conv_forward(x, qmodel[0].weight_quant(conv.weight), conv.bias))
+
+
+def test_quantized_matmul_sums_integer_codes_at_inference_and_keeps_its_gradient():
+    from compression.quantization.fake_quant import FakeQuantize
+    from compression.quantization.modules import QMatMul
+
+    torch.manual_seed(0)
+    mm = QMatMul()
+    mm.configure(lambda: FakeQuantize(QuantSpec(8, symmetric=False, signed=False)))
+    a, b = torch.randn(2, 4, 16, 24) * 3, torch.randn(2, 4, 24, 16)
+    mm(a, b)  # observe
+    for q in mm.input_quants:
+        q.set_mode("frozen")
+    sa, sb = (q.scale.double() for q in mm.input_quants)
+    codes = [torch.round(q(t).double() / s) for q, t, s in zip(mm.input_quants, (a, b), (sa, sb))]
+    assert all(c.abs().max() <= 255 for c in codes)
+    expected = (codes[0].numpy().astype(np.int64) @ codes[1].numpy().astype(np.int64)) * float(sa * sb)
+    with torch.no_grad():
+        got = mm(a, b)
+    np.testing.assert_allclose(got.double().numpy(), expected, rtol=1e-6, atol=0)
+    a.requires_grad_(True)
+    mm(a, b).sum().backward()  # training keeps the float product and its straight-through gradient
+    assert a.grad is not None and a.grad.abs().sum() > 0

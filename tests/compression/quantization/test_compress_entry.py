@@ -53,6 +53,15 @@ def _cfg(overrides: list[str]):
         return compose("compress", overrides=overrides)
 
 
+def test_per_layer_overrides_compose_from_the_command_line():
+    from compression.quantization import LayerOverride
+    from experiments.compress_methods.quant_config import build_quant_config
+
+    cfg = _cfg(["compress=ptq", "+compress.overrides={stages.0.*:{activation_calibrator:minmax,weight_bits:6}}"])
+    quant = build_quant_config(cfg.compress)
+    assert quant.overrides == {"stages.0.*": LayerOverride(weight_bits=6, activation_calibrator="minmax")}
+
+
 def test_bad_bit_width_fails_before_any_work(tmp_path):
     from experiments.runs import RunDir
     from experiments.steps.compress import compress

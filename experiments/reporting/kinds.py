@@ -119,7 +119,8 @@ ROW_KINDS.add("quantization", RowKind(
     name="quantization",
     title="quantization runs",
     order=1,
-    matches=_has_any("quantized_layers", "binarized_layers", "onnx_qdq_bytes"),
+    # fp32_finetune_epochs: the fine-tuning-only control of QAT rows
+    matches=_has_any("quantized_layers", "binarized_layers", "onnx_qdq_bytes", "fp32_finetune_epochs"),
     required=(*_COMPRESS_REQUIRED, "weight_bytes", "size_ratio"),
     kept=("model", "data", "method", "fp32_top1", "top1", "weight_bytes", "size_ratio", "onnx_top1",
           "onnx_fp32_bytes", "onnx_qdq_bytes", "onnx_size_ratio"),

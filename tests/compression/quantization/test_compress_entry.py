@@ -122,3 +122,19 @@ def test_results_table_experiments_compose_on_the_compress_entry_point(experimen
     assert cfg.compress.method == method and cfg.data.name == "fashion_mnist" and cfg.data.limit_eval == 2000
     assert set(cfg.hydra.sweeper.params) == swept
     assert cfg.hydra.sweep.dir.startswith(f"multirun/{experiment}/")
+
+
+def test_finetune_control_trains_the_fp32_model_and_reports_with_the_quantization_runs(tmp_path):
+    from experiments.reporting.kinds import kind_of
+    from experiments.runs import RunDir
+    from experiments.steps.compress import compress
+
+    cfg = _cfg([*QUICK, "compress=finetune", "compress.qat.epochs=1"])
+    result = compress(cfg, RunDir(tmp_path))
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["method"] == "finetune" and m["fp32_finetune_epochs"] == 1 and m["size_ratio"] == 1.0
+    assert (tmp_path / "finetune" / "history.jsonl").is_file() and not (tmp_path / "model.qdq.onnx").exists()
+    trained = torch.load(tmp_path / "fp32" / "checkpoints" / "last.pt", weights_only=False)["model"]
+    tuned = result["model"].state_dict()
+    assert any(not torch.equal(trained[k], tuned[k]) for k in trained if trained[k].is_floating_point())
+    assert kind_of(m, tmp_path).name == "quantization"

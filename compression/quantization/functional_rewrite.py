@@ -112,9 +112,35 @@ def _rewrite_graph(gm: fx.GraphModule, prefix: str, report: RewriteReport) -> in
         report.rewritten.append(f"{prefix}{name}")
         count += 1
     if count:
+        _mark_probability_inputs(gm)
         gm.graph.lint()
         gm.recompile()
     return count
+
+
+# modules that hand a tensor on unchanged at inference
+_PASS_THROUGH = (nn.Dropout, nn.Identity)
+
+
+def _from_softmax(gm: fx.GraphModule, arg: Any) -> bool:
+    while isinstance(arg, fx.Node) and arg.op == "call_module":
+        module = gm.get_submodule(str(arg.target))
+        if isinstance(module, QSoftmax):
+            return True
+        if not isinstance(module, _PASS_THROUGH) or not arg.args:
+            return False
+        arg = arg.args[0]
+    return False
+
+
+def _mark_probability_inputs(gm: fx.GraphModule) -> None:
+    """Tell each quantized op which of its inputs are softmax outputs (they get the fixed probability grid)."""
+    for node in gm.graph.nodes:
+        if node.op != "call_module":
+            continue
+        module = gm.get_submodule(str(node.target))
+        if isinstance(module, QuantizedFunctional):
+            module.probability_inputs = tuple(i for i, a in enumerate(node.args) if _from_softmax(gm, a))
 
 
 def _capture_inputs(model: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> dict[str, tuple[torch.Tensor, ...]]:

@@ -33,6 +33,8 @@ class InsertReport:
     folded_bn: int = 0
     quantized_layers: list[str] = field(default_factory=list)
     quantized_functional: list[str] = field(default_factory=list)
+    # "<op>.input_quants.<i>" of each softmax output on the fixed probability grid
+    probability_inputs: list[str] = field(default_factory=list)
     untraced: dict[str, str] = field(default_factory=dict)
 
 
@@ -122,4 +124,5 @@ def quantize_model(
             if act is not None:
                 module.configure(lambda act=act: make_quantizer(act, None, is_weight=False))
                 report.quantized_functional.append(name)
+                report.probability_inputs += [f"{name}.input_quants.{i}" for i in module.probability_inputs]
     return qmodel, report

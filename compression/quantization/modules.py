@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from compression.quantization.calibrators import build_calibrator
 from compression.quantization.fake_quant import FakeQuantize
 from compression.quantization.spec import quantize_bias
 from configs.registry import Registry
@@ -166,6 +167,9 @@ class QuantizedFunctional(nn.Module):
     """
 
     num_inputs = 2
+    # inputs that are softmax outputs (set by the functional-op rewrite, which sees the graph): their
+    # quantizers use the fixed probability grid (``calibrators.probability``) instead of a calibrated one
+    probability_inputs: tuple[int, ...] = ()
 
     def __init__(self, num_inputs: int | None = None) -> None:
         super().__init__()
@@ -175,6 +179,9 @@ class QuantizedFunctional(nn.Module):
 
     def configure(self, make_quantizer: Callable[[], FakeQuantize | None]) -> None:
         quants = [make_quantizer() for _ in range(self.num_inputs)]
+        for i in self.probability_inputs:
+            if isinstance(quants[i], FakeQuantize):
+                quants[i].calibrator = build_calibrator("probability")
         self.input_quants = nn.ModuleList(q if q is not None else nn.Identity() for q in quants)
 
     def _quantized(self, xs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:

@@ -23,7 +23,7 @@ def prepare(ctx: CompressContext) -> nn.Module:
     ctx.info.update(
         folded_bn=report.folded_bn,
         quantized_layers=len(report.quantized_layers),
-        quantized_functional=len(report.quantized_functional),
+        quantized_functional=len(report.quantized_functional), probability_grids=len(report.probability_inputs),
         untraced=report.untraced,
     )
     return qmodel

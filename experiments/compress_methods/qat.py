@@ -19,7 +19,8 @@ def prepare(ctx: CompressContext) -> nn.Module:
     qmodel, report = quantize_model(ctx.fp32_model, ctx.quant, ctx.example_input)
     # with fold_bn=false the BNs are still there: train them folded (Jacob et al.)
     ctx.info.update(conv_bn=attach_batchnorm(qmodel), quantized_layers=len(report.quantized_layers),
-                    quantized_functional=len(report.quantized_functional), untraced=report.untraced)
+                    quantized_functional=len(report.quantized_functional),
+                    probability_grids=len(report.probability_inputs), untraced=report.untraced)
     return qmodel
 
 

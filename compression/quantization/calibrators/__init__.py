@@ -1,6 +1,13 @@
 """PTQ calibrators, one module each, selected by name from ``CALIBRATORS``."""
 
-from compression.quantization.calibrators import entropy, minmax, moving_average, mse, percentile  # noqa: F401
+from compression.quantization.calibrators import (  # noqa: F401
+    entropy,
+    minmax,
+    moving_average,
+    mse,
+    percentile,
+    probability,
+)
 from compression.quantization.calibrators.base import CALIBRATORS, CalibrationError, Calibrator
 
 __all__ = ["CALIBRATORS", "CalibrationError", "Calibrator", "build_calibrator"]

@@ -253,3 +253,47 @@ def test_bias_is_exported_on_the_int32_grid_of_input_times_weight_step(tmp_path,
     session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     assert np.max(np.abs(got - ref)) <= 1e-5 * np.max(np.abs(ref))
+
+
+def test_softmax_outputs_use_the_power_of_two_grid_that_ort_qlinearsoftmax_reproduces(tmp_path):
+    # ORT fuses DQ -> Softmax -> Q into QLinearSoftmax, which multiplies by floor(1 / step): a calibrated step
+    # (e.g. 0.97 / 255) biased the attention weights, and 77% of this block's outputs differed from PyTorch
+    from lightweight_models.blocks.attention import MultiHeadSelfAttention
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(MultiHeadSelfAttention(32, num_heads=4)).eval()
+    batches = [torch.randn(8, 16, 32) * 2 for _ in range(4)]
+    q, report = quantize_model(model, QuantConfig(), batches[0])
+    assert report.probability_inputs == ["q_matmul_1.input_quants.0"]  # the traced Sequential inlines the block
+    calibrate(q, batches, 4)
+    grid = q.get_submodule(report.probability_inputs[0])
+    assert float(grid.scale) == 1 / 256 and int(grid.zero_point) == 0
+    path = tmp_path / "attn.onnx"
+    export_qdq(q, batches[0][:1], path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ops = _optimized_ops(session_path=path, tmp_path=tmp_path)
+    assert "QLinearSoftmax" in ops
+    x = torch.randn(64, 16, 32) * 2
+    with torch.no_grad():
+        ref = q(x).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert np.mean(np.abs(got - ref) > 1e-5) < 0.01
+
+
+def _optimized_ops(session_path, tmp_path) -> set[str]:
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(session_path), options, providers=["CPUExecutionProvider"])
+    return {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
+
+
+def test_probability_grid_refuses_values_outside_zero_one():
+    from compression.quantization import CalibrationError
+    from compression.quantization.calibrators import build_calibrator
+
+    calibrator = build_calibrator("probability")
+    calibrator.observe(torch.rand(100), None)
+    lo, hi = calibrator.range(QuantSpec(8))
+    assert float(lo) == 0 and float(hi) == 255 / 256
+    with pytest.raises(CalibrationError, match="values in \\[0, 1\\].*observed"):
+        calibrator.observe(torch.randn(100) * 3, None)

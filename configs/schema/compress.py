@@ -56,7 +56,7 @@ class QATConfig:
     lr: float = 0.001
     # BN statistics keep updating for this many epochs, then freeze (folded into the weights); null never
     # freezes. 0 suits fine-tuning a trained model: on MobileNetV2 W4A8 LSQ (32 steps) freezing at once gave
-    # 82.4 top-1, while batch statistics for the whole epoch gave 75.1 (train/eval statistics mismatch)
+    # 82.4 validation top-1, while batch statistics for the whole epoch gave 75.1 (train/eval statistics mismatch)
     bn_freeze_epoch: int | None = 0
     # >0 adds distillation from the fp32 model: loss = (1-w) CE + w T^2 KL
     distill_weight: float = 0.0

@@ -36,13 +36,10 @@ class QuantizedConvBn(QuantizedLayer):
         bn = self.bn
         if not bn.affine:
             return
-        factor = self._factor()
-        shape = [1] * self.layer.weight.dim()
-        shape[layer_kind(self.layer).weight_axis] = -1
         own_bias = self.layer.bias if self.layer.bias is not None else torch.zeros_like(bn.running_mean)
         shift = self.effective_bias() - own_bias
         # in place: the optimizer keeps training the same parameter objects
-        self.layer.weight.mul_(factor.reshape(shape))
+        self.layer.weight.copy_(self.effective_weight())
         bn.running_mean.zero_()
         bn.running_var.fill_(1.0 - bn.eps)
         bn.weight.fill_(1.0)

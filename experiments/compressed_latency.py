@@ -1,34 +1,30 @@
 """Measured latency of compressed models against their uncompressed architecture, next to MACs.
 
-    .venv/bin/python -m experiments.compressed_latency runs/compress-prune_structured/* [--out latency.md]
+    .venv/bin/python -m experiments.compressed_latency runs/compress-prune_structured/* --threads 1 2 --out latency.md
 
 MAC counts promise a speed-up; this measures what the bundled engine (and ONNX Runtime, for
 reference) really gives. For every compress run directory the compressed model is rebuilt
 from the run (config + ``checkpoints/compressed.pt``) and the uncompressed architecture from
-the same config; both are exported at batch 1 and timed in interleaved rounds (each round
-times all four sessions back to back, so a machine-wide slowdown hits them alike). The
-speed-up is taken within each round; the median over rounds is reported. Unstructured
-sparsity is kept in the weights as zeros, so on a dense engine it buys no speed: the table
-shows that too.
+the same config; both are exported at batch 1 (``measure.export_model``) and timed with the
+protocol of ``measure.timing``: every (engine, before/after, threads) session in the same
+interleaved rounds, so the speed-up and the thread scaling are same-round ratios (median over
+rounds, with their min-max). Unstructured sparsity is kept in the weights as zeros, so on a
+dense engine it buys no speed: the table shows that too.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import functools
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from experiments.benchmark import PreparedModel, make_runner, time_ms
 from experiments.io import atomic_write_json, atomic_write_text
 from experiments.runs import RunDir
 from lightweight_models.complexity import profile
+from measure import TimingProtocol, export_model, interleave, open_runner
 
 ENGINES = ("slimlab", "onnxruntime")
 
@@ -39,14 +35,20 @@ class LatencyRow:
     model: str
     method: str
     setting: str
+    threads: int
     macs_before: int
     macs_after: int
     slimlab_ms_before: float
     slimlab_ms_after: float
+    slimlab_iqr_ms_after: float
     slimlab_speedup: float
+    slimlab_speedup_min: float
+    slimlab_speedup_max: float
     onnxruntime_ms_before: float
     onnxruntime_ms_after: float
     onnxruntime_speedup: float
+    # compressed model on the engine: ms at the lowest thread count / ms at this one (None at the lowest)
+    slimlab_thread_speedup: float | None = None
 
     @property
     def mac_reduction(self) -> float:
@@ -61,54 +63,56 @@ def _setting(cfg: object) -> str:
     return ""
 
 
-def _prepare(name: str, model: nn.Module, x: torch.Tensor, workdir: Path) -> PreparedModel:
-    import export
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        onnx_path = export.to_onnx(model, x, workdir / f"{name}.onnx", dynamic_batch=False, verify=False)
-    slm_path = workdir / f"{name}.slm"
-    export.convert_model(onnx_path, slm_path)
-    return PreparedModel(name, model, onnx_path, slm_path, x.numpy())
-
-
-def measure_run(run_dir: Path, rounds: int, iterations: int, threads: int) -> LatencyRow:
-    from experiments.steps.compress import rebuild_compressed
+def measure_run(run_dir: Path, protocol: TimingProtocol, threads: Sequence[int] = (1,)) -> list[LatencyRow]:
+    """One row per thread count for the compress run in ``run_dir``."""
+    from experiments.compressed_model import rebuild_compressed
 
     before, after, batch = rebuild_compressed(run_dir, batch_size=1)
     x = batch[:1]
-    torch.set_num_threads(threads)
+    threads = sorted(set(threads))
     with tempfile.TemporaryDirectory(prefix="slimlab-latency-") as tmp:
-        models = {"before": _prepare("before", before, x, Path(tmp)), "after": _prepare("after", after, x, Path(tmp))}
-        runners = {(e, k): make_runner(e, m, threads) for e in ENGINES for k, m in models.items()}
-        times: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
-        for _ in range(rounds):
-            for key, run in runners.items():
-                times[key].append(time_ms(run, 3, iterations))
-    speedup = {e: statistics.median(b / a for b, a in zip(times[(e, "before")], times[(e, "after")]))
-               for e in ENGINES}
-    ms = {key: statistics.median(v) for key, v in times.items()}
+        files = {"before": export_model(before, x, tmp, "before"), "after": export_model(after, x, tmp, "after")}
+        factories = {
+            (e, which, t): functools.partial(open_runner, e, f.slm if e == "slimlab" else f.onnx, t)
+            for t in threads for which, f in files.items() for e in ENGINES
+        }
+        res = interleave(factories, protocol)
     cfg = RunDir(run_dir).read_config()
-    return LatencyRow(
-        run=run_dir.name, model=str(cfg.model.name), method=str(cfg.compress.method), setting=_setting(cfg),
-        macs_before=profile(before, x.shape).macs, macs_after=profile(after, x.shape).macs,
-        slimlab_ms_before=ms[("slimlab", "before")], slimlab_ms_after=ms[("slimlab", "after")],
-        slimlab_speedup=speedup["slimlab"],
-        onnxruntime_ms_before=ms[("onnxruntime", "before")], onnxruntime_ms_after=ms[("onnxruntime", "after")],
-        onnxruntime_speedup=speedup["onnxruntime"],
-    )
+    macs_before, macs_after = profile(before, x.shape).macs, profile(after, x.shape).macs
+    rows = []
+    for t in threads:
+        ms = {(e, which): res.measurements[(e, which, t)] for e in ENGINES for which in files}
+        speedup = {e: res.ratio((e, "before", t), (e, "after", t)) for e in ENGINES}
+        rows.append(LatencyRow(
+            run=run_dir.name, model=str(cfg.model.name), method=str(cfg.compress.method), setting=_setting(cfg),
+            threads=t, macs_before=macs_before, macs_after=macs_after,
+            slimlab_ms_before=ms[("slimlab", "before")].median_ms, slimlab_ms_after=ms[("slimlab", "after")].median_ms,
+            slimlab_iqr_ms_after=ms[("slimlab", "after")].iqr_ms, slimlab_speedup=speedup["slimlab"].median,
+            slimlab_speedup_min=speedup["slimlab"].min, slimlab_speedup_max=speedup["slimlab"].max,
+            onnxruntime_ms_before=ms[("onnxruntime", "before")].median_ms,
+            onnxruntime_ms_after=ms[("onnxruntime", "after")].median_ms,
+            onnxruntime_speedup=speedup["onnxruntime"].median,
+            slimlab_thread_speedup=None if t == threads[0] else
+            res.ratio(("slimlab", "after", threads[0]), ("slimlab", "after", t)).median,
+        ))
+    return rows
 
 
-def to_markdown(rows: Sequence[LatencyRow], threads: int) -> str:
-    lines = [f"Batch 1, {threads} thread(s); speed-up = median over rounds of (before ms / after ms).", "",
-             "| run | model | method | setting | MACs (M) before → after | MAC reduction | "
-             "slimlab ms before → after | slimlab speed-up | ORT speed-up |",
-             "|---|---|---|---|---|---:|---|---:|---:|"]
+def to_markdown(rows: Sequence[LatencyRow], protocol: TimingProtocol) -> str:
+    lines = [f"Batch 1, {protocol.rounds} interleaved rounds; speed-up = median over rounds of the same-round "
+             "(before ms / after ms) [min-max over rounds]; ± is half the IQR of the timed runs; "
+             "threads × = the compressed model's same-round speed-up over the lowest thread count.", "",
+             "| run | model | method | setting | threads | MACs (M) before → after | MAC reduction | "
+             "slimlab ms before → after | slimlab speed-up | ORT speed-up | slimlab threads × |",
+             "|---|---|---|---|---:|---|---:|---|---:|---:|---:|"]
     for r in rows:
+        scaling = "" if r.slimlab_thread_speedup is None else f"{r.slimlab_thread_speedup:.2f}×"
         lines.append(
-            f"| {r.run} | {r.model} | {r.method} | {r.setting} | {r.macs_before / 1e6:.2f} → {r.macs_after / 1e6:.2f}"
-            f" | {r.mac_reduction:.2f}× | {r.slimlab_ms_before:.3f} → {r.slimlab_ms_after:.3f}"
-            f" | {r.slimlab_speedup:.2f}× | {r.onnxruntime_speedup:.2f}× |"
+            f"| {r.run} | {r.model} | {r.method} | {r.setting} | {r.threads}"
+            f" | {r.macs_before / 1e6:.2f} → {r.macs_after / 1e6:.2f} | {r.mac_reduction:.2f}×"
+            f" | {r.slimlab_ms_before:.3f} → {r.slimlab_ms_after:.3f} ±{r.slimlab_iqr_ms_after / 2:.3f}"
+            f" | {r.slimlab_speedup:.2f}× [{r.slimlab_speedup_min:.2f}-{r.slimlab_speedup_max:.2f}]"
+            f" | {r.onnxruntime_speedup:.2f}× | {scaling} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -118,21 +122,26 @@ def main(argv: Sequence[str] | None = None) -> list[LatencyRow]:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="compress run directories")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--iterations", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--iterations", type=int, default=30, help="timed runs per round, at least")
+    parser.add_argument("--min-time", type=float, default=0.1, help="seconds of timed runs per round, at least")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="one or more thread counts")
     parser.add_argument("--out", type=Path, default=None, help="Markdown table (and .json beside it)")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.iterations < 1 or args.threads < 1:
-        parser.error("--rounds, --iterations and --threads must be >= 1")
+    if args.rounds < 1 or args.iterations < 1 or min(args.threads) < 1 or args.min_time < 0 or args.warmup < 0:
+        parser.error("--rounds, --iterations and --threads must be >= 1, --min-time and --warmup >= 0")
     for run in args.runs:
         if not (run / "checkpoints" / "compressed.pt").is_file():
             parser.error(f"{run} is not a finished compress run (no checkpoints/compressed.pt)")
+    protocol = TimingProtocol(warmup=args.warmup, min_runs=args.iterations, min_time_s=args.min_time,
+                              rounds=args.rounds)
     rows = []
     for run in args.runs:
-        rows.append(measure_run(run, args.rounds, args.iterations, args.threads))
-        print(f"{run}: MACs ÷{rows[-1].mac_reduction:.2f}, slimlab ×{rows[-1].slimlab_speedup:.2f}, "
-              f"ORT ×{rows[-1].onnxruntime_speedup:.2f}", flush=True)
-    text = to_markdown(rows, args.threads)
+        for row in measure_run(run, protocol, args.threads):
+            rows.append(row)
+            print(f"{run} ({row.threads}t): MACs ÷{row.mac_reduction:.2f}, slimlab ×{row.slimlab_speedup:.2f}, "
+                  f"ORT ×{row.onnxruntime_speedup:.2f}", flush=True)
+    text = to_markdown(rows, protocol)
     print(text)
     if args.out is not None:
         atomic_write_text(args.out, text)

@@ -55,6 +55,12 @@ class RunDir:
     def read_metrics(self) -> dict[str, Any]:
         return json.loads(self.metrics_path.read_text())
 
+    def update_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``metrics`` into metrics.json (later pipeline steps add their figures to the earlier ones')."""
+        merged = {**(self.read_metrics() if self.metrics_path.is_file() else {}), **metrics}
+        self.write_metrics(merged)
+        return merged
+
     def read_history(self) -> list[dict[str, Any]]:
         if not self.history_path.is_file():
             return []

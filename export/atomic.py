@@ -1,4 +1,9 @@
-"""Atomic file writes: a crash mid-write never leaves a truncated model where a valid one is expected."""
+"""Atomic file writes: a crash mid-write never leaves a truncated model, result or checkpoint where a valid
+one is expected.
+
+The one primitive of the workbench: ``export`` is the lowest layer that writes files, so the layers above
+(``measure``, ``experiments``) build their json/text/checkpoint writers on it instead of keeping their own.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(data: bytes, path: str | os.PathLike[str]) -> Path:
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a temp file in the target folder, fsync, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

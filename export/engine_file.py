@@ -196,7 +196,7 @@ def serialize(graph: Graph, weights: str = "fp32", meta: dict[str, str] | None =
 def write_engine_file(graph: Graph, path: str | os.PathLike[str], weights: str = "fp32",
                       meta: dict[str, str] | None = None) -> Path:
     """Serialize and write atomically (temp file in the same folder, then rename)."""
-    return write_atomically(serialize(graph, weights, meta), path)
+    return write_atomically(path, serialize(graph, weights, meta))
 
 
 # ---- reading -----------------------------------------------------------------------------------

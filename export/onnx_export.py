@@ -143,4 +143,4 @@ def to_onnx(
     onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
     if verify:
         verify_with_onnxruntime(data, inputs, expected_t, input_names, rtol)
-    return write_atomically(data, path)
+    return write_atomically(path, data)

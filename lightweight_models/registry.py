@@ -8,8 +8,6 @@ changing a single config value.
 from __future__ import annotations
 
 import fnmatch
-import importlib
-import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,11 +30,9 @@ def register_model(name: str | None = None, **meta: Any) -> Callable:
 
 
 def _import_families() -> None:
-    """Import every module of ``lightweight_models.models`` so their decorators run."""
-    import lightweight_models.models as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"{pkg.__name__}.{mod.name}")
+    """Register our families: ``lightweight_models.models`` imports each of them by name. Done on first
+    use, not at import, because every family module imports this one to register itself."""
+    import lightweight_models.models  # noqa: F401
 
 
 def list_models(pattern: str | None = None) -> list[str]:

@@ -27,7 +27,7 @@ def test_default_composes_with_interpolated_geometry():
     assert cfg.data.image_size == cfg.model.input_size == 28
     assert cfg.data.channels == cfg.model.in_chans == 1
     assert cfg.tracking.mode.value == "offline"
-    assert list(cfg.pipeline) == ["train"]
+    assert list(cfg.pipeline) == ["train", "export", "measure"]
 
 
 def test_overrides_and_groups():

@@ -6,7 +6,6 @@ and QAT, since all three train through ``fit``."""
 from compression.distillation.feature import DistillationStudent, FeatureDistillation
 from compression.distillation.logit import LogitDistillation, freeze, soft_kl
 from compression.distillation.mutual import MutualLearning, MutualPair
-from compression.distillation.teacher import load_teacher
 
 __all__ = [
     "DistillationStudent",
@@ -15,6 +14,5 @@ __all__ = [
     "MutualLearning",
     "MutualPair",
     "freeze",
-    "load_teacher",
     "soft_kl",
 ]

@@ -9,7 +9,7 @@ Saving a structurally pruned model: store ``result.pruned_shapes`` next to the w
 from compression.pruning.errors import PruningError
 from compression.pruning.head_importance import HEAD_IMPORTANCES
 from compression.pruning.importance import IMPORTANCES, get_importance
-from compression.pruning.latency import engine_latency, netadapt
+from compression.pruning.latency import netadapt
 from compression.pruning.report import PruningReport, pruning_report
 from compression.pruning.schedules import AGPCallback, agp_sparsity, capture_rewind_point, rewind
 from compression.pruning.sensitivity import layer_sensitivity, propose_ratios
@@ -36,7 +36,6 @@ __all__ = [
     "agp_sparsity",
     "apply_pruned_shapes",
     "capture_rewind_point",
-    "engine_latency",
     "get_importance",
     "layer_sensitivity",
     "magnitude_prune",

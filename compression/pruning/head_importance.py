@@ -13,31 +13,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from compression.pruning.errors import PruningError
 from compression.pruning.head_layout import per_head
 from configs.registry import Registry
+from lightweight_models.blocks.structure import HeadLayout
 
 
 @dataclass(frozen=True)
 class HeadCriterion:
-    """``score(attn)`` -> one value per head, or None with ``why_unranked`` (heads then stay)."""
+    """``score(layout)`` -> one value per head, or None with ``why_unranked`` (heads then stay)."""
 
-    score: Callable[[nn.Module], torch.Tensor | None]
+    score: Callable[[HeadLayout], torch.Tensor | None]
     why_unranked: str = ""
 
 
-def _magnitude(p: int) -> Callable[[nn.Module], torch.Tensor]:
+def _magnitude(p: int) -> Callable[[HeadLayout], torch.Tensor]:
     # the channel criterion's MagnitudeImportance(p): sum of |w|^p over the group's tensors
-    return lambda attn: per_head(attn, lambda w: w.data).abs().pow(p).sum(dim=1)
+    return lambda layout: per_head(layout, lambda w: w.data).abs().pow(p).sum(dim=1)
 
 
-def _taylor(attn: nn.Module) -> torch.Tensor | None:
-    grads = per_head(attn, lambda w: w.grad)
+def _taylor(layout: HeadLayout) -> torch.Tensor | None:
+    grads = per_head(layout, lambda w: w.grad)
     if grads is None:
         return None
-    return (per_head(attn, lambda w: w.data) * grads).abs().sum(dim=1)
+    return (per_head(layout, lambda w: w.data) * grads).abs().sum(dim=1)
 
 
 HEAD_IMPORTANCES: Registry[HeadCriterion] = Registry("head importance")
@@ -46,10 +46,10 @@ HEAD_IMPORTANCES.add("l1", HeadCriterion(_magnitude(1)))
 HEAD_IMPORTANCES.add("l2", HeadCriterion(_magnitude(2)))
 # attention has no BatchNorm: there is no scale to read, so heads are left as they are
 HEAD_IMPORTANCES.add(
-    "bn_scale", HeadCriterion(lambda attn: None, "bn_scale reads BatchNorm scales; attention has none")
+    "bn_scale", HeadCriterion(lambda layout: None, "bn_scale reads BatchNorm scales; attention has none")
 )
 HEAD_IMPORTANCES.add("taylor", HeadCriterion(_taylor, "no gradient reached this attention (taylor needs one)"))
-HEAD_IMPORTANCES.add("random", HeadCriterion(lambda attn: torch.rand(attn.num_heads)))
+HEAD_IMPORTANCES.add("random", HeadCriterion(lambda layout: torch.rand(layout.num_heads)))
 
 
 def get_head_importance(name: str) -> HeadCriterion:

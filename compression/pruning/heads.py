@@ -1,17 +1,19 @@
-"""Attention-head pruning: whole heads out of the zoo's ``MultiHeadSelfAttention``.
+"""Attention-head pruning: whole heads out of the attentions that declare a head layout.
 
-Channel groups never reach attention's inner widths (``dependency/locks.py`` locks qkv:
-single channels would shift the split into heads and mix them). A head is removed whole
-instead: its q and k rows (key_dim each) and v rows (value_dim) of qkv, its proj input
-columns and its row of the attention-bias table; ``num_heads`` and ``split`` follow.
-key_dim/value_dim, and so the softmax ``scale``, do not change. The model classes are the
-zoo's: only tensors and those attributes are edited, and ``shapes.SHAPE_ATTRS`` records
-them so that the pruned model reloads from config + checkpoint.
+Channel groups never reach attention's inner widths (the attention locks qkv: single channels
+would shift the split into heads and mix them). A head is removed whole instead: its q and k rows
+(key_dim each) and v rows (value_dim) of qkv, its proj input columns and its slice of every per-head
+parameter the layout lists (e.g. a row of the attention-bias table); the attention's
+``set_num_heads`` then updates the counts its forward reshapes by. key_dim/value_dim, and so the
+softmax scale, do not change. What is read and cut comes from the attention's declared
+``HeadLayout`` (``lightweight_models.blocks.structure``), never from its class; the attributes that
+change are its declared ``shape_attrs``, which ``shapes`` records so that the pruned model reloads
+from config + checkpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -20,11 +22,7 @@ from compression.pruning.errors import PruningError
 from compression.pruning.head_importance import get_head_importance
 from compression.pruning.head_layout import layout_mismatch, proj_columns, qkv_rows
 from compression.pruning.selection import GroupScore
-from configs.registry import Registry
-from lightweight_models.blocks.attention import MultiHeadSelfAttention
-
-# attention-bias module class name -> keep(bias, kept head indices): cuts its per-head part
-HEAD_BIAS: Registry[Callable[[nn.Module, torch.Tensor], None]] = Registry("attention bias with heads")
+from lightweight_models.blocks.structure import HeadLayout, head_layout
 
 
 def _take(module: nn.Module, name: str, index: torch.Tensor, dim: int) -> None:
@@ -33,10 +31,11 @@ def _take(module: nn.Module, name: str, index: torch.Tensor, dim: int) -> None:
         setattr(module, name, nn.Parameter(old.detach().index_select(dim, index).clone(), old.requires_grad))
 
 
-@HEAD_BIAS.register("RelativePositionBias")
-def _relative_position_bias(bias: nn.Module, keep: torch.Tensor) -> None:
-    _take(bias, "table", keep, 0)
-    bias.num_heads = len(keep)
+def _why_fixed(layout: HeadLayout) -> str | None:
+    if layout.opaque:
+        kinds = ", ".join(type(m).__name__ for m in layout.opaque)
+        return f"its attention bias {kinds} declares no per-head parameters (head_params)"
+    return layout_mismatch(layout)
 
 
 def find_attentions(model: nn.Module) -> tuple[dict[nn.Module, str], dict[str, str]]:
@@ -44,11 +43,10 @@ def find_attentions(model: nn.Module) -> tuple[dict[nn.Module, str], dict[str, s
     prunable: dict[nn.Module, str] = {}
     fixed: dict[str, str] = {}
     for name, module in model.named_modules():
-        if not isinstance(module, MultiHeadSelfAttention):
+        layout = head_layout(module)
+        if layout is None:
             continue
-        why = layout_mismatch(module)
-        if why is None and module.bias is not None and type(module.bias).__name__ not in HEAD_BIAS:
-            why = f"its attention bias {type(module.bias).__name__} has no head pruner in HEAD_BIAS"
+        why = _why_fixed(layout)
         if why is None:
             prunable[module] = name
         else:
@@ -62,7 +60,7 @@ def score_heads(attentions: dict[nn.Module, str], importance: str) -> tuple[list
     criterion = get_head_importance(importance)
     scores, unranked = [], {}
     for attn, name in attentions.items():
-        imp = criterion.score(attn)
+        imp = criterion.score(head_layout(attn))
         if imp is None:
             unranked[name] = f"heads kept: {criterion.why_unranked}"
             continue
@@ -74,19 +72,26 @@ def score_heads(attentions: dict[nn.Module, str], importance: str) -> tuple[list
 
 def remove_heads(attn: nn.Module, heads: Sequence[int]) -> None:
     """Remove ``heads`` (indices) from ``attn`` in place; at least one head must stay."""
+    layout = head_layout(attn)
+    if layout is None:
+        raise PruningError(f"{type(attn).__name__} declares no head layout: its heads cannot be removed")
+    why = _why_fixed(layout)
+    if why is not None:
+        raise PruningError(f"the heads of this {type(attn).__name__} cannot be removed: {why}")
+    n = layout.num_heads
     drop = set(heads)
-    if not drop <= set(range(attn.num_heads)):
-        raise PruningError(f"heads {sorted(drop)} out of range for an attention with {attn.num_heads} heads")
-    keep = [h for h in range(attn.num_heads) if h not in drop]
+    if not drop <= set(range(n)):
+        raise PruningError(f"heads {sorted(drop)} out of range for an attention with {n} heads")
+    keep = [h for h in range(n) if h not in drop]
     if not keep:
-        raise PruningError(f"removing heads {sorted(drop)} would leave no head of {attn.num_heads}")
-    rows, cols = qkv_rows(attn, keep), proj_columns(attn, keep)
-    _take(attn.qkv, "weight", rows, 0)
-    _take(attn.qkv, "bias", rows, 0)
-    attn.qkv.out_features = len(rows)
-    _take(attn.proj, "weight", cols, 1)
-    attn.proj.in_features = len(cols)
-    if attn.bias is not None:
-        HEAD_BIAS.get(type(attn.bias).__name__)(attn.bias, torch.tensor(keep, dtype=torch.long))
-    attn.num_heads = len(keep)
-    attn.split = [attn.key_dim * len(keep), attn.key_dim * len(keep), attn.value_dim * len(keep)]
+        raise PruningError(f"removing heads {sorted(drop)} would leave no head of {n}")
+    rows, cols = qkv_rows(layout, keep), proj_columns(layout, keep)
+    _take(layout.qkv, "weight", rows, 0)
+    _take(layout.qkv, "bias", rows, 0)
+    layout.qkv.out_features = len(rows)
+    _take(layout.proj, "weight", cols, 1)
+    layout.proj.in_features = len(cols)
+    kept = torch.tensor(keep, dtype=torch.long)
+    for owner, name, axis in layout.per_head:
+        _take(owner, name, kept, axis)
+    attn.set_num_heads(len(keep))

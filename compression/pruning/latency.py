@@ -3,18 +3,14 @@
 Each step tries pruning every channel group (and every attention's heads) a little more,
 measures each candidate's latency and accuracy, and keeps the one that loses the least
 accuracy per millisecond it saves, until the latency budget is met. MACs are not trusted for
-speed: the measurement is whatever ``latency_ms(model)`` says, by default the bundled engine
-(``engine_latency``).
+speed: the measurement is whatever ``latency_ms(model)`` says; callers above this layer pass
+``measure.latency_fn`` (the bundled engine, cached by engine file), tests pass a fake.
 """
 
 from __future__ import annotations
 
-import statistics
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,35 +22,6 @@ from compression.pruning.shapes import ShapeSpec, pruned_shapes
 from compression.pruning.structured import check_ratio, prune_structured
 
 LatencyFn = Callable[[nn.Module], float]
-
-
-def engine_latency(example_input: torch.Tensor, threads: int = 1, warmup: int = 3, runs: int = 20) -> LatencyFn:
-    """A LatencyFn that exports to ONNX, converts to the engine file and times ``engine.Session.run``.
-
-    Median of ``runs`` calls after ``warmup``, in milliseconds. Imports the engine lazily so
-    that pruning works (with another LatencyFn) where the engine is not built.
-    """
-    import engine
-    import export
-
-    feeds = {"input": example_input.detach().cpu().numpy()}
-
-    def measure(model: nn.Module) -> float:
-        with tempfile.TemporaryDirectory(prefix="slimlab-netadapt-") as tmp:
-            onnx_path = export.to_onnx(model, example_input, Path(tmp) / "model.onnx", dynamic_batch=False)
-            slm = Path(tmp) / "model.slm"
-            export.convert_model(onnx_path, slm)
-            session = engine.Session(str(slm), threads=threads)
-            for _ in range(warmup):
-                session.run(None, feeds)
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                session.run(None, feeds)
-                times.append((time.perf_counter() - t0) * 1e3)
-        return statistics.median(times)
-
-    return measure
 
 
 @dataclass

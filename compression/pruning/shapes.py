@@ -2,8 +2,8 @@
 
 A structurally pruned model has the zoo architecture with narrower tensors. We store, for
 every layer whose shape changed, its parameter/buffer shapes and the constructor
-attributes that describe them (``in_channels``, ``groups``, ``num_features``, an
-attention's ``num_heads`` ...) as
+attributes that describe them (``in_channels``, ``groups``, ``num_features``, and what a
+zoo block declares as its ``shape_attrs``, e.g. an attention's ``num_heads``) as
 ``pruned_shapes`` in the checkpoint. To reload: build the model from its config, call
 ``apply_pruned_shapes(model, state["pruned_shapes"])`` (resizes those layers, values
 uninitialised), then ``load_state_dict(state["model"])``.
@@ -19,19 +19,16 @@ from torch import nn
 
 from compression.pruning.errors import PruningError
 from configs.registry import Registry
-from lightweight_models.blocks.attention import MultiHeadSelfAttention
-from lightweight_models.blocks.efficientformer import RelativePositionBias
+from lightweight_models.blocks.structure import shape_attrs
 
-# layer type -> names of the attributes that must follow its tensor shapes
+# torch layer type -> names of the attributes that must follow its tensor shapes; zoo blocks declare
+# theirs (``shape_attrs``, e.g. an attention's ``num_heads`` and ``split`` after head pruning)
 SHAPE_ATTRS: Registry[tuple[type[nn.Module], tuple[str, ...]]] = Registry("pruned layer type")
 SHAPE_ATTRS.add("conv", (nn.modules.conv._ConvNd, ("in_channels", "out_channels", "groups")))
 SHAPE_ATTRS.add("linear", (nn.Linear, ("in_features", "out_features")))
 SHAPE_ATTRS.add("batchnorm", (nn.modules.batchnorm._NormBase, ("num_features",)))
 SHAPE_ATTRS.add("layernorm", (nn.LayerNorm, ("normalized_shape",)))
 SHAPE_ATTRS.add("groupnorm", (nn.GroupNorm, ("num_groups", "num_channels")))
-# head pruning (heads.py): the forward reshapes by these; key_dim/value_dim/scale never change
-SHAPE_ATTRS.add("attention", (MultiHeadSelfAttention, ("num_heads", "split")))
-SHAPE_ATTRS.add("relative_position_bias", (RelativePositionBias, ("num_heads",)))
 
 ShapeSpec = dict[str, dict[str, Any]]
 
@@ -41,7 +38,7 @@ def _attrs_of(module: nn.Module) -> tuple[str, ...]:
         kind, attrs = SHAPE_ATTRS.get(name)
         if isinstance(module, kind):
             return attrs
-    return ()
+    return shape_attrs(module)
 
 
 def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:

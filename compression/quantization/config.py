@@ -1,4 +1,10 @@
-"""What to quantize and how: defaults per tensor class (weights, activations) plus per-layer overrides."""
+"""What to quantize and how: defaults per tensor class (weights, activations) plus per-layer overrides.
+
+The settings are declared once, by the ``compress`` schema (``configs.schema.compress``): ``LayerOverride``
+is its ``LayerOverrideConfig``, and ``QuantConfig.from_config`` / ``TensorQuant.from_config`` build the
+runtime objects (validated ``QuantSpec`` grids, registered calibrator and quantizer names) from exactly
+those fields. The defaults of ``QuantConfig()`` are the schema's defaults.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,10 @@ from typing import Any
 from compression.quantization.calibrators import CALIBRATORS
 from compression.quantization.fake_quant import QUANTIZERS
 from compression.quantization.spec import QuantSpec
+from configs.schema.compress import CompressConfig, LayerOverrideConfig, TensorQuantConfig
+
+# one declaration of a per-layer override: the schema's, whose fields resolve_override reads
+LayerOverride = LayerOverrideConfig
 
 
 @dataclass(frozen=True)
@@ -24,26 +34,26 @@ class TensorQuant:
         CALIBRATORS.get(self.calibrator)  # unknown names fail here, before any work
         QUANTIZERS.get(self.quantizer)
 
-
-@dataclass(frozen=True)
-class LayerOverride:
-    """Changes for the layers whose qualified name matches a glob; None fields keep the default."""
-
-    weight_bits: int | None = None
-    activation_bits: int | None = None
-    weight_calibrator: str | None = None
-    activation_calibrator: str | None = None
-    per_channel: bool | None = None
-    # keep the matching layers entirely in float
-    skip: bool = False
+    @classmethod
+    def from_config(cls, cfg: TensorQuantConfig, where: str = "") -> TensorQuant | None:
+        """The runtime form of one tensor class's schema settings; None when ``cfg.enabled`` is false.
+        A bad bit width or name fails with ``where`` (e.g. ``compress.weight``) in the message."""
+        if not cfg.enabled:
+            return None
+        try:
+            spec = QuantSpec(int(cfg.bits), symmetric=cfg.symmetric, signed=cfg.signed, per_channel=cfg.per_channel)
+            args = tuple(sorted(dict(cfg.calibrator_args or {}).items()))
+            return cls(spec, cfg.calibrator, args, cfg.quantizer)
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"{where}: {exc}" if where else str(exc)) from exc
 
 
 @dataclass
 class QuantConfig:
-    weight: TensorQuant | None = field(
-        default_factory=lambda: TensorQuant(QuantSpec(8, symmetric=True, signed=True, per_channel=True))
+    weight: TensorQuant | None = field(default_factory=lambda: TensorQuant.from_config(CompressConfig().weight))
+    activation: TensorQuant | None = field(
+        default_factory=lambda: TensorQuant.from_config(CompressConfig().activation)
     )
-    activation: TensorQuant | None = field(default_factory=lambda: TensorQuant(QuantSpec(8)))
     overrides: dict[str, LayerOverride] = field(default_factory=dict)
     # insert quantizers at add/mul/cat/matmul/softmax inputs (torch.fx where traceable)
     functional: bool = True
@@ -55,6 +65,22 @@ class QuantConfig:
         for pattern, ov in self.overrides.items():
             # build once so a bad bit width in an override fails now, not halfway through
             self.resolve_override(ov, f"override '{pattern}'")
+
+    @classmethod
+    def from_config(cls, cfg: CompressConfig, where: str = "compress") -> QuantConfig:
+        """The quantizers a ``compress`` config asks for, validated before any work (bit widths, names,
+        overrides); ``cfg`` is the schema object or a config node with its fields."""
+        overrides = {
+            str(pattern): ov if isinstance(ov, LayerOverride) else LayerOverride(**dict(ov))
+            for pattern, ov in (cfg.overrides or {}).items()
+        }
+        return cls(
+            weight=TensorQuant.from_config(cfg.weight, f"{where}.weight"),
+            activation=TensorQuant.from_config(cfg.activation, f"{where}.activation"),
+            overrides=overrides,
+            functional=cfg.functional,
+            fold_bn=cfg.fold_bn,
+        )
 
     def resolve_override(self, ov: LayerOverride, where: str) -> tuple[TensorQuant | None, TensorQuant | None]:
         weight, act = self.weight, self.activation

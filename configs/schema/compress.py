@@ -1,13 +1,39 @@
-"""Schema of the ``compress`` group and of the top-level ``compress`` experiment config."""
+"""Schema of the ``compress`` group and of the top-level ``compress`` experiment config.
+
+Every setting is declared once:
+
+* How tensors are quantized (``TensorQuantConfig``, ``LayerOverrideConfig``) is declared here only;
+  ``compression.quantization`` builds its runtime ``QuantConfig`` from exactly these fields, and its
+  ``LayerOverride`` is ``LayerOverrideConfig`` itself.
+* The quantization sections (``ptq``, ``qat``, ``mixed``, ``binary``) are part of the base schema
+  because several methods read them (qat, mixed and binary calibrate with ``ptq.calibration_batches``,
+  the fp32 ``finetune`` control trains on the ``qat`` schedule); they are typed at composition.
+* Every other method's settings live in ``compress.options``, typed by the one options dataclass the
+  method registers (``experiments.compress_methods``). The options dataclass lives in the method's own
+  module rather than here, so adding a method is one file plus one registration: ``configs`` is the
+  bottom layer and cannot import the methods, so the method hands its dataclass down and
+  ``method_options_schema`` builds the method's ``compress`` schema from it. ``options`` is left open
+  at composition (the YAML files need not repeat every default to make ``compress.options.ratio=0.25``
+  a valid override) and ``typed_options`` checks it right after composition, before any model is
+  loaded or trained, naming a misspelled key and listing the valid ones.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from configs.schema.experiment import ExperimentConfig
+
+# where the settings of a method without a quantization section live
+OPTIONS = "options"
 
 
 @dataclass
@@ -28,11 +54,14 @@ class TensorQuantConfig:
 
 @dataclass
 class LayerOverrideConfig:
+    """Changes for the layers whose qualified name matches a glob; None fields keep the default."""
+
     weight_bits: int | None = None
     activation_bits: int | None = None
     weight_calibrator: str | None = None
     activation_calibrator: str | None = None
     per_channel: bool | None = None
+    # keep the matching layers entirely in float
     skip: bool = False
 
 
@@ -101,8 +130,8 @@ class CompressConfig:
     export: bool = True
     # cap the evaluation batches of the test set (quick runs); null evaluates all
     eval_max_batches: int | None = None
-    # settings of methods that validate their own options (pruning, distillation)
-    options: dict[str, Any] = field(default_factory=dict)
+    # the selected method's own settings, typed by its registered options dataclass (typed_options)
+    options: Any = field(default_factory=dict)
 
 
 @dataclass
@@ -113,8 +142,83 @@ class CompressExperimentConfig(ExperimentConfig):
     checkpoint: str = "best"
 
 
+class CompressOptionsError(ValueError):
+    """A method setting that its options dataclass does not declare, or a value of the wrong type."""
+
+
+def options_section(options: type) -> str:
+    """Where under ``compress`` the settings typed by ``options`` live: the base schema's quantization
+    section of that type, otherwise ``options``."""
+    hints = typing.get_type_hints(CompressConfig)
+    return next((name for name, hint in hints.items() if name != OPTIONS and hint is options), OPTIONS)
+
+
+def method_options_schema(options: type) -> type:
+    """The ``compress`` schema of a method whose settings ``options`` types: ``CompressConfig`` with
+    ``options`` typed by it (a method with a quantization section takes no ``options``)."""
+    if not dataclasses.is_dataclass(options):
+        raise TypeError(f"a compress method's options must be a dataclass, got {options!r}")
+    if options_section(options) != OPTIONS:
+        return CompressConfig
+    return dataclasses.make_dataclass(
+        f"{options.__name__}CompressConfig", [(OPTIONS, options, field(default_factory=options))],
+        bases=(CompressConfig,),
+    )
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    if node is None:
+        return {}
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+    if dataclasses.is_dataclass(node):
+        return dataclasses.asdict(node)  # type: ignore[arg-type]
+    return dict(node)
+
+
+def typed_options(method: str, options: type, compress: Mapping[str, Any] | DictConfig) -> DictConfig:
+    """The settings of compress method ``method`` in ``compress`` merged over the defaults of ``options``
+    (its registered dataclass), as a typed node.
+
+    A key ``options`` does not declare fails naming it and listing the valid keys, a value of the wrong
+    type fails naming its full key, and a method with a quantization section fails on any
+    ``compress.options`` (it has none).
+    """
+    method_options_schema(options)  # not a dataclass: fails here
+    section = options_section(options)
+    values = _plain(compress.get(section))
+    if section != OPTIONS and _plain(compress.get(OPTIONS)):
+        raise CompressOptionsError(
+            f"compress method '{method}' takes no compress.options (its settings are compress.{section}.*), "
+            f"got {', '.join(sorted(_plain(compress.get(OPTIONS))))}"
+        )
+    valid = sorted(f.name for f in dataclasses.fields(options))
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], valid, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        keys = ", ".join(f"compress.{section}.{k}" for k in unknown)
+        raise CompressOptionsError(
+            f"{keys}: not a setting of compress method '{method}' ({options.__name__}).{hint} "
+            f"Valid keys: {', '.join(valid)}"
+        )
+    try:
+        return OmegaConf.merge(OmegaConf.structured(options), values)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        where = f"compress.{section}.{exc.full_key}" if getattr(exc, "full_key", None) else f"compress.{section}"
+        raise CompressOptionsError(f"{where} (compress method '{method}'): {getattr(exc, 'msg', exc)}") from exc
+
+
 def register_compress_configs() -> None:
-    """Idempotent; called by ``experiments.compress`` (the lead may fold it into ``register_configs``)."""
+    """Idempotent; called by ``configs.schema.register_configs``."""
+    from hydra.core.config_store import ConfigStore
+
+    node = OmegaConf.structured(CompressConfig)
+    # open at composition: the YAML files hold only what differs from the method's defaults, and
+    # typed_options checks every key once the method (and so its options dataclass) is known
+    OmegaConf.set_struct(node.options, False)
     cs = ConfigStore.instance()
-    cs.store(group="compress", name="base_compress", node=CompressConfig)
-    cs.store(name="base_compress_experiment", node=CompressExperimentConfig)
+    cs.store(group="compress", name="base_compress", node=node)
+    experiment = OmegaConf.structured(CompressExperimentConfig)
+    OmegaConf.set_struct(experiment.compress.options, False)
+    cs.store(name="base_compress_experiment", node=experiment)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from configs.schema.data import DataConfig
+from configs.schema.measure import ExportConfig, MeasureConfig
 from configs.schema.model import ModelConfig
 from configs.schema.tracking import TrackingConfig
 from configs.schema.train import TrainConfig
@@ -20,6 +21,9 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    # settings of the `export` and `measure` pipeline steps
+    export: ExportConfig = field(default_factory=ExportConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
     # free-form notes copied into the run's summary
     notes: str = ""
     # settings of later pipeline steps that have no schema yet

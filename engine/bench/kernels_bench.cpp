@@ -1,12 +1,19 @@
-// Micro-benchmark of slim_kernels (not a test): single-thread GFLOP/s of SGEMM
-// on MobileNetV2's pointwise-convolution shapes and of depthwise/stem convs,
-// for every ISA variant the CPU supports.
-// Build: configure with -DSLIMLAB_BUILD_KERNELS_BENCH=ON, run slim_kernels_bench.
+// Micro-benchmark of slim_kernels (not a test): single-thread times of every
+// kernel variant in kernels/kernel_list.h that the CPU runs, on MobileNetV2's
+// shapes, then MobileNetV2's convolutions back to back with the variants
+// kernel_config() picks at each ISA level.
+//
+//   slim_kernels_bench [filter]    filter: a substring of the variant name
+//                                  (f32_gemm_8x32_avx512, _avx2, f32_dwconv ...)
+//                                  or "mobilenet"
+// Build: configure with -DSLIMLAB_BUILD_KERNELS_BENCH=ON.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -16,19 +23,7 @@ namespace {
 using slim::Isa;
 namespace k = slim::kernels;
 
-bool cpu_has(Isa isa) {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-  switch (isa) {
-    case Isa::kScalar: return true;
-    case Isa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case Isa::kAvx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-  }
-  return false;
-#else
-  return isa == Isa::kScalar;
-#endif
-}
+bool cpu_runs(Isa isa) { return static_cast<int>(isa) <= static_cast<int>(k::cpu_isa()); }
 
 std::vector<float> random_floats(size_t n) {
   std::mt19937 rng(1);
@@ -53,33 +48,33 @@ double best_seconds(F&& run, int budget_ms = 300) {
   return best;
 }
 
-void bench_gemm(Isa isa, const char* label, int64_t M, int64_t N, int64_t K) {
+void bench_gemm(const k::F32GemmKernel& kernel, const char* label, int64_t M, int64_t N, int64_t K) {
   const std::vector<float> A = random_floats(static_cast<size_t>(M * K));
   const std::vector<float> B = random_floats(static_cast<size_t>(K * N));
   const std::vector<float> bias = random_floats(static_cast<size_t>(N));
-  std::vector<float> packed(static_cast<size_t>(k::packed_b_floats(isa, K, N)));
+  std::vector<float> packed(static_cast<size_t>(k::packed_b_floats(kernel, K, N)));
   std::vector<float> C(static_cast<size_t>(M * N));
-  k::pack_b(isa, K, N, B.data(), N, packed.data());
+  k::pack_b(kernel, K, N, B.data(), N, packed.data());
   const k::Epilogue ep{bias.data(), k::Activation::relu()};
   const double s = best_seconds([&] {
-    k::sgemm_packed(isa, K, N, A.data(), K, packed.data(), C.data(), N, ep, {0, M}, {0, N});
+    k::sgemm_packed(kernel, K, N, A.data(), K, packed.data(), C.data(), N, ep, {0, M}, {0, N});
   });
-  std::printf("%-7s sgemm %-22s M=%6lld N=%5lld K=%5lld  %8.3f ms  %6.1f GFLOP/s\n", slim::isa_name(isa), label,
+  std::printf("%-24s sgemm %-24s M=%6lld N=%5lld K=%5lld  %8.3f ms  %6.1f GFLOP/s\n", kernel.name, label,
               static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), s * 1e3,
               2.0 * M * N * K / s * 1e-9);
 }
 
 // Activation x activation MatMul (B packed on the fly into scratch each call).
-void bench_matmul(Isa isa, const char* label, int64_t M, int64_t N, int64_t K) {
+void bench_matmul(const k::F32GemmKernel& kernel, const char* label, int64_t M, int64_t N, int64_t K) {
   const std::vector<float> A = random_floats(static_cast<size_t>(M * K));
   const std::vector<float> B = random_floats(static_cast<size_t>(K * N));
-  std::vector<float> scratch(static_cast<size_t>(k::packed_b_floats(isa, K, N)));
+  std::vector<float> scratch(static_cast<size_t>(k::packed_b_floats(kernel, K, N)));
   std::vector<float> C(static_cast<size_t>(M * N));
   const double s = best_seconds([&] {
-    k::sgemm(isa, K, N, A.data(), K, B.data(), N, C.data(), N, k::Epilogue{}, {0, M}, {0, N}, scratch.data());
+    k::sgemm(kernel, K, N, A.data(), K, B.data(), N, C.data(), N, k::Epilogue{}, {0, M}, {0, N}, scratch.data());
   });
-  std::printf("%-7s sgemm %-22s M=%6lld N=%5lld K=%5lld  %8.3f ms  %6.1f GFLOP/s (B packed per call)\n",
-              slim::isa_name(isa), label, static_cast<long long>(M), static_cast<long long>(N),
+  std::printf("%-24s sgemm %-24s M=%6lld N=%5lld K=%5lld  %8.3f ms  %6.1f GFLOP/s (B packed per call)\n",
+              kernel.name, label, static_cast<long long>(M), static_cast<long long>(N),
               static_cast<long long>(K), s * 1e3, 2.0 * M * N * K / s * 1e-9);
 }
 
@@ -95,32 +90,80 @@ k::Conv2dShape conv_shape(int64_t hw, int64_t cin, int64_t cout, int64_t kernel,
   return s;
 }
 
-void bench_conv(Isa isa, const char* label, const k::Conv2dShape& s) {
+void print_conv(const char* kernel, const char* label, const k::Conv2dShape& s, double seconds) {
+  const double flops = 2.0 * s.out_pixels() * s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w;
+  std::printf("%-24s conv  %-24s %3lldx%-3lld %4lld->%-4lld k%lld s%lld  %8.3f ms  %6.1f GFLOP/s\n", kernel, label,
+              static_cast<long long>(s.in_h), static_cast<long long>(s.in_w), static_cast<long long>(s.in_c),
+              static_cast<long long>(s.out_c), static_cast<long long>(s.kernel_h),
+              static_cast<long long>(s.stride_h), seconds * 1e3, flops / seconds * 1e-9);
+}
+
+// Dense convolution through a GEMM variant (im2col unless pointwise).
+void bench_conv(const k::F32GemmKernel& kernel, const char* label, const k::Conv2dShape& s) {
   const std::vector<float> in = random_floats(static_cast<size_t>(s.batch * s.in_h * s.in_w * s.in_c));
   const std::vector<float> w = random_floats(static_cast<size_t>(s.out_c * s.in_c / s.groups * s.kernel_h * s.kernel_w));
   const std::vector<float> bias = random_floats(static_cast<size_t>(s.out_c));
   std::vector<float> out(static_cast<size_t>(s.out_pixels() * s.out_c));
   const k::Epilogue ep{bias.data(), k::Activation::clip(0.0f, 6.0f)};
-  double s_best = 0;
-  if (s.is_depthwise()) {
-    std::vector<float> packed(static_cast<size_t>(k::depthwise_packed_weight_floats(s)));
-    k::depthwise_pack_weights(s, w.data(), packed.data());
-    s_best = best_seconds([&] {
-      k::depthwise_conv2d(isa, s, in.data(), packed.data(), out.data(), ep, {0, s.out_rows()});
-    });
-  } else {
-    std::vector<float> packed(static_cast<size_t>(k::conv2d_packed_weight_floats(isa, s)));
-    std::vector<float> scratch(static_cast<size_t>(k::conv2d_scratch_floats(isa, s)) + 1);
-    k::conv2d_pack_weights(isa, s, w.data(), packed.data());
-    s_best = best_seconds([&] {
-      k::conv2d(isa, s, in.data(), packed.data(), out.data(), ep, {0, s.out_pixels()}, scratch.data());
-    });
-  }
-  const double flops = 2.0 * s.out_pixels() * s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w;
-  std::printf("%-7s conv  %-22s %3lldx%-3lld %4lld->%-4lld k%lld s%lld  %8.3f ms  %6.1f GFLOP/s\n",
-              slim::isa_name(isa), label, static_cast<long long>(s.in_h), static_cast<long long>(s.in_w),
-              static_cast<long long>(s.in_c), static_cast<long long>(s.out_c), static_cast<long long>(s.kernel_h),
-              static_cast<long long>(s.stride_h), s_best * 1e3, flops / s_best * 1e-9);
+  std::vector<float> packed(static_cast<size_t>(k::conv2d_packed_weight_floats(kernel, s)));
+  std::vector<float> scratch(static_cast<size_t>(k::conv2d_scratch_floats(kernel, s)) + 1);
+  k::conv2d_pack_weights(kernel, s, w.data(), packed.data());
+  print_conv(kernel.name, label, s, best_seconds([&] {
+    k::conv2d(kernel, s, in.data(), packed.data(), out.data(), ep, {0, s.out_pixels()}, scratch.data());
+  }));
+}
+
+void bench_dwconv(const k::F32DwconvKernel& kernel, const char* label, const k::Conv2dShape& s) {
+  const std::vector<float> in = random_floats(static_cast<size_t>(s.batch * s.in_h * s.in_w * s.in_c));
+  const std::vector<float> w = random_floats(static_cast<size_t>(s.out_c * s.kernel_h * s.kernel_w));
+  const std::vector<float> bias = random_floats(static_cast<size_t>(s.out_c));
+  std::vector<float> out(static_cast<size_t>(s.out_pixels() * s.out_c));
+  const k::Epilogue ep{bias.data(), k::Activation::clip(0.0f, 6.0f)};
+  std::vector<float> packed(static_cast<size_t>(k::depthwise_packed_weight_floats(s)));
+  k::depthwise_pack_weights(s, w.data(), packed.data());
+  print_conv(kernel.name, label, s, best_seconds([&] {
+    k::depthwise_conv2d(kernel, s, in.data(), packed.data(), out.data(), ep, {0, s.out_rows()});
+  }));
+}
+
+k::Pool2dShape pool_shape(int64_t hw, int64_t c, int64_t kernel, int64_t stride, int64_t pad) {
+  k::Pool2dShape s;
+  s.in_h = s.in_w = hw;
+  s.channels = c;
+  s.kernel_h = s.kernel_w = kernel;
+  s.stride_h = s.stride_w = stride;
+  s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = pad;
+  return s;
+}
+
+template <class Kernel, class Run>
+void bench_pool(const Kernel& kernel, const char* label, const k::Pool2dShape& s, Run run) {
+  const std::vector<float> in = random_floats(static_cast<size_t>(s.batch * s.in_h * s.in_w * s.channels));
+  std::vector<float> out(static_cast<size_t>(s.out_rows() * s.out_w() * s.channels));
+  const double t = best_seconds([&] { run(kernel, s, in.data(), out.data(), k::Range{0, s.out_rows()}); });
+  std::printf("%-24s pool  %-24s %3lldx%-3lld c%-4lld k%lld s%lld  %8.3f ms  %6.2f GB/s read\n", kernel.name, label,
+              static_cast<long long>(s.in_h), static_cast<long long>(s.in_w), static_cast<long long>(s.channels),
+              static_cast<long long>(s.kernel_h), static_cast<long long>(s.stride_h), t * 1e3,
+              static_cast<double>(in.size() * sizeof(float)) / t * 1e-9);
+}
+
+template <class Kernel, class Run>
+void bench_global_pool(const Kernel& kernel, const char* label, int64_t pixels, int64_t channels, Run run) {
+  const std::vector<float> in = random_floats(static_cast<size_t>(pixels * channels));
+  std::vector<float> out(static_cast<size_t>(channels));
+  const double t =
+      best_seconds([&] { run(kernel, 1, pixels, channels, in.data(), out.data(), k::Range{0, channels}); });
+  std::printf("%-24s gpool %-24s %6lld px c%-4lld  %8.3f ms  %6.2f GB/s read\n", kernel.name, label,
+              static_cast<long long>(pixels), static_cast<long long>(channels), t * 1e3,
+              static_cast<double>(in.size() * sizeof(float)) / t * 1e-9);
+}
+
+void bench_vact(const k::F32VactKernel& kernel, const k::Activation& act, int64_t n) {
+  const std::vector<float> x = random_floats(static_cast<size_t>(n));
+  std::vector<float> y(static_cast<size_t>(n));
+  const double t = best_seconds([&] { k::activation(kernel, act, x.data(), y.data(), n); });
+  std::printf("%-24s act   %-24s n=%lld  %8.3f ms  %6.2f Gelem/s\n", kernel.name, k::act_name(act.kind),
+              static_cast<long long>(n), t * 1e3, static_cast<double>(n) / t * 1e-9);
 }
 
 // All convolutions + classifier of MobileNetV2 (224 px, batch 1) back to back
@@ -128,6 +171,9 @@ void bench_conv(Isa isa, const char* label, const k::Conv2dShape& s) {
 // engine's compute costs single-threaded, without graph overheads (residual
 // adds and layout conversions are not included).
 void bench_mobilenet_v2(Isa isa) {
+  const k::KernelConfig& cfg = k::kernel_config(isa);
+  const k::F32GemmKernel& gemm = *cfg.f32_gemm;
+  const k::F32DwconvKernel& dwconv = *cfg.f32_dwconv;
   struct Layer {
     k::Conv2dShape s;
     std::vector<float> packed;
@@ -143,8 +189,8 @@ void bench_mobilenet_v2(Isa isa) {
       l.packed.resize(static_cast<size_t>(k::depthwise_packed_weight_floats(l.s)));
       k::depthwise_pack_weights(l.s, w.data(), l.packed.data());
     } else {
-      l.packed.resize(static_cast<size_t>(k::conv2d_packed_weight_floats(isa, l.s)));
-      k::conv2d_pack_weights(isa, l.s, w.data(), l.packed.data());
+      l.packed.resize(static_cast<size_t>(k::conv2d_packed_weight_floats(gemm, l.s)));
+      k::conv2d_pack_weights(gemm, l.s, w.data(), l.packed.data());
     }
     layers.push_back(std::move(l));
     return layers.back().s.out_h();
@@ -168,13 +214,15 @@ void bench_mobilenet_v2(Isa isa) {
   for (const Layer& l : layers) {
     max_act = std::max(max_act, static_cast<size_t>(l.s.batch * l.s.in_h * l.s.in_w * l.s.in_c));
     max_act = std::max(max_act, static_cast<size_t>(l.s.out_pixels() * l.s.out_c));
-    if (!l.s.is_depthwise()) max_scratch = std::max(max_scratch, static_cast<size_t>(k::conv2d_scratch_floats(isa, l.s)));
+    if (!l.s.is_depthwise()) {
+      max_scratch = std::max(max_scratch, static_cast<size_t>(k::conv2d_scratch_floats(gemm, l.s)));
+    }
     flops += 2.0 * l.s.out_pixels() * l.s.out_c * (l.s.in_c / l.s.groups) * l.s.kernel_h * l.s.kernel_w;
   }
   std::vector<float> a = random_floats(max_act), b(max_act), scratch(max_scratch), pooled(1280), logits(1000);
   const std::vector<float> fc_w = random_floats(1280 * 1000), fc_b = random_floats(1000);
-  std::vector<float> fc_packed(static_cast<size_t>(k::packed_b_floats(isa, 1280, 1000)));
-  k::pack_b_transposed(isa, 1280, 1000, fc_w.data(), 1280, fc_packed.data());
+  std::vector<float> fc_packed(static_cast<size_t>(k::packed_b_floats(gemm, 1280, 1000)));
+  k::pack_b_transposed(gemm, 1280, 1000, fc_w.data(), 1280, fc_packed.data());
   flops += 2.0 * 1280 * 1000;
   const double s = best_seconds([&] {
     float* in = a.data();
@@ -182,14 +230,14 @@ void bench_mobilenet_v2(Isa isa) {
     for (const Layer& l : layers) {
       const k::Epilogue ep{l.bias.data(), l.relu6 ? k::Activation::clip(0.0f, 6.0f) : k::Activation::none()};
       if (l.s.is_depthwise()) {
-        k::depthwise_conv2d(isa, l.s, in, l.packed.data(), out, ep, {0, l.s.out_rows()});
+        k::depthwise_conv2d(dwconv, l.s, in, l.packed.data(), out, ep, {0, l.s.out_rows()});
       } else {
-        k::conv2d(isa, l.s, in, l.packed.data(), out, ep, {0, l.s.out_pixels()}, scratch.data());
+        k::conv2d(gemm, l.s, in, l.packed.data(), out, ep, {0, l.s.out_pixels()}, scratch.data());
       }
       std::swap(in, out);
     }
-    k::global_avg_pool(isa, 1, 49, 1280, in, pooled.data(), {0, 1280});
-    k::sgemm_packed(isa, 1280, 1000, pooled.data(), 1280, fc_packed.data(), logits.data(), 1000,
+    k::global_avg_pool(*cfg.f32_gavgpool, 1, 49, 1280, in, pooled.data(), {0, 1280});
+    k::sgemm_packed(gemm, 1280, 1000, pooled.data(), 1280, fc_packed.data(), logits.data(), 1000,
                     k::Epilogue{fc_b.data(), k::Activation::none()}, {0, 1}, {0, 1000});
   }, 1500);
   // Each layer alone on the same (cache-warm) buffers: less sensitive to other
@@ -200,9 +248,9 @@ void bench_mobilenet_v2(Isa isa) {
     const k::Epilogue ep{l.bias.data(), l.relu6 ? k::Activation::clip(0.0f, 6.0f) : k::Activation::none()};
     const double t = best_seconds([&] {
       if (l.s.is_depthwise()) {
-        k::depthwise_conv2d(isa, l.s, a.data(), l.packed.data(), b.data(), ep, {0, l.s.out_rows()});
+        k::depthwise_conv2d(dwconv, l.s, a.data(), l.packed.data(), b.data(), ep, {0, l.s.out_rows()});
       } else {
-        k::conv2d(isa, l.s, a.data(), l.packed.data(), b.data(), ep, {0, l.s.out_pixels()}, scratch.data());
+        k::conv2d(gemm, l.s, a.data(), l.packed.data(), b.data(), ep, {0, l.s.out_pixels()}, scratch.data());
       }
     }, 40);
     layer_sum += t;
@@ -219,33 +267,71 @@ void bench_mobilenet_v2(Isa isa) {
               layers.size(), flops * 1e-6, s * 1e3, flops / s * 1e-9);
 }
 
+// One function per family, run by main() on each of its variants from kernel_list.h.
+void bench_F32Gemm(const k::F32GemmKernel& kernel) {
+  // MobileNetV2 pointwise convolutions as GEMM (M = pixels, K = in, N = out).
+  bench_gemm(kernel, "mbv2 112x112 32->16", 112 * 112, 16, 32);
+  bench_gemm(kernel, "mbv2 112x112 16->96", 112 * 112, 96, 16);
+  bench_gemm(kernel, "mbv2 56x56 24->144", 56 * 56, 144, 24);
+  bench_gemm(kernel, "mbv2 56x56 144->24", 56 * 56, 24, 144);
+  bench_gemm(kernel, "mbv2 14x14 96->576", 14 * 14, 576, 96);
+  bench_gemm(kernel, "mbv2 7x7 160->960", 7 * 7, 960, 160);
+  bench_gemm(kernel, "mbv2 7x7 960->160", 7 * 7, 160, 960);
+  bench_gemm(kernel, "mbv2 7x7 320->1280", 7 * 7, 1280, 320);
+  bench_gemm(kernel, "square 512", 512, 512, 512);
+  bench_gemm(kernel, "classifier 1280->1000", 1, 1000, 1280);
+  bench_matmul(kernel, "attention QK^T 197x64", 197, 197, 64);
+  bench_conv(kernel, "mbv2 stem", conv_shape(224, 3, 32, 3, 2, 1));
+  bench_conv(kernel, "resnet 3x3 56 c64", conv_shape(56, 64, 64, 3, 1, 1));
+}
+
+void bench_F32Dwconv(const k::F32DwconvKernel& kernel) {
+  bench_dwconv(kernel, "mbv2 dw 112 c32", conv_shape(112, 32, 32, 3, 1, 32));
+  bench_dwconv(kernel, "mbv2 dw 112 c96 s2", conv_shape(112, 96, 96, 3, 2, 96));
+  bench_dwconv(kernel, "mbv2 dw 56 c144", conv_shape(56, 144, 144, 3, 1, 144));
+  bench_dwconv(kernel, "mbv2 dw 7 c960", conv_shape(7, 960, 960, 3, 1, 960));
+}
+
+void bench_F32MaxPool(const k::F32MaxPoolKernel& kernel) {
+  bench_pool(kernel, "resnet stem maxpool", pool_shape(112, 64, 3, 2, 1), k::max_pool2d);
+}
+
+void bench_F32AvgPool(const k::F32AvgPoolKernel& kernel) {
+  bench_pool(kernel, "avgpool 3x3 s1", pool_shape(28, 192, 3, 1, 1), k::avg_pool2d);
+}
+
+void bench_F32GlobalAvgPool(const k::F32GlobalAvgPoolKernel& kernel) {
+  bench_global_pool(kernel, "mbv2 head 7x7", 49, 1280, k::global_avg_pool);
+  bench_global_pool(kernel, "56x56 c256", 56 * 56, 256, k::global_avg_pool);
+}
+
+void bench_F32GlobalMaxPool(const k::F32GlobalMaxPoolKernel& kernel) {
+  bench_global_pool(kernel, "56x56 c256", 56 * 56, 256, k::global_max_pool);
+}
+
+void bench_F32Vact(const k::F32VactKernel& kernel) {
+  for (const k::Activation& act : {k::Activation::clip(0.0f, 6.0f), k::Activation::sigmoid(), k::Activation::gelu(),
+                                   k::Activation::exp()}) {
+    bench_vact(kernel, act, 1 << 20);
+  }
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const char* filter = argc > 1 ? argv[1] : nullptr;
+  const auto selected = [&](const char* name) { return filter == nullptr || std::strstr(name, filter) != nullptr; };
+#define SLIM_BENCH_VARIANT(family, name) \
+  if (cpu_runs(k::name.isa) && selected(#name)) bench_##family(k::name);
+  SLIM_KERNELS(SLIM_BENCH_VARIANT)
+#undef SLIM_BENCH_VARIANT
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-    if (!cpu_has(isa)) {
+    if (!cpu_runs(isa)) {
       std::printf("%s: not supported by this CPU, skipped\n", slim::isa_name(isa));
       continue;
     }
-    // MobileNetV2 pointwise convolutions as GEMM (M = pixels, K = in, N = out).
-    bench_gemm(isa, "mbv2 112x112 32->16", 112 * 112, 16, 32);
-    bench_gemm(isa, "mbv2 112x112 16->96", 112 * 112, 96, 16);
-    bench_gemm(isa, "mbv2 56x56 24->144", 56 * 56, 144, 24);
-    bench_gemm(isa, "mbv2 56x56 144->24", 56 * 56, 24, 144);
-    bench_gemm(isa, "mbv2 14x14 96->576", 14 * 14, 576, 96);
-    bench_gemm(isa, "mbv2 7x7 160->960", 7 * 7, 960, 160);
-    bench_gemm(isa, "mbv2 7x7 960->160", 7 * 7, 160, 960);
-    bench_gemm(isa, "mbv2 7x7 320->1280", 7 * 7, 1280, 320);
-    bench_gemm(isa, "square 512", 512, 512, 512);
-    bench_gemm(isa, "classifier 1280->1000", 1, 1000, 1280);
-    bench_matmul(isa, "attention QK^T 197x64", 197, 197, 64);
-    bench_conv(isa, "mbv2 stem", conv_shape(224, 3, 32, 3, 2, 1));
-    bench_conv(isa, "mbv2 dw 112 c32", conv_shape(112, 32, 32, 3, 1, 32));
-    bench_conv(isa, "mbv2 dw 112 c96 s2", conv_shape(112, 96, 96, 3, 2, 96));
-    bench_conv(isa, "mbv2 dw 56 c144", conv_shape(56, 144, 144, 3, 1, 144));
-    bench_conv(isa, "mbv2 dw 7 c960", conv_shape(7, 960, 960, 3, 1, 960));
-    bench_conv(isa, "resnet 3x3 56 c64", conv_shape(56, 64, 64, 3, 1, 1));
-    bench_mobilenet_v2(isa);
+    const std::string label = std::string("mobilenet ") + slim::isa_name(isa);
+    if (filter == nullptr || label.find(filter) != std::string::npos) bench_mobilenet_v2(isa);
   }
   return 0;
 }

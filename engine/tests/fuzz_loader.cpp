@@ -24,6 +24,9 @@ void load_once(const uint8_t* data, size_t size) {
 
 }  // namespace
 
+// libFuzzer's entry point, which declares it nowhere we can include.
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   load_once(data, size);
   // Mutants rarely keep valid CRCs; a CRC-fixed copy lets them reach the parser.

@@ -10,11 +10,6 @@ namespace {
 int g_failures = 0;
 }
 
-std::vector<Case>& cases() {
-  static std::vector<Case> all;
-  return all;
-}
-
 void record_failure(const char* file, int line, const std::string& what) {
   ++g_failures;
   std::fprintf(stderr, "  FAILED %s:%d: %s\n", file, line, what.c_str());
@@ -22,9 +17,22 @@ void record_failure(const char* file, int line, const std::string& what) {
 
 }  // namespace slimtest
 
+namespace {
+
+struct Case {
+  const char* name;
+  void (*fn)();
+};
+
+#define SLIMTEST_CASE(name) Case{#name, &slimtest::name},
+const Case kCases[] = {SLIM_ENGINE_TESTS(SLIMTEST_CASE)};
+#undef SLIMTEST_CASE
+
+}  // namespace
+
 int main(int argc, char** argv) {
   int failed_cases = 0;
-  for (const auto& c : slimtest::cases()) {
+  for (const Case& c : kCases) {
     if (argc > 1 && std::strstr(c.name, argv[1]) == nullptr) continue;
     const int before = slimtest::g_failures;
     try {
@@ -36,6 +44,6 @@ int main(int argc, char** argv) {
     failed_cases += ok ? 0 : 1;
     std::printf("[%s] %s\n", ok ? " OK " : "FAIL", c.name);
   }
-  std::printf("%d failed of %zu\n", failed_cases, slimtest::cases().size());
+  std::printf("%d failed of %zu\n", failed_cases, sizeof(kCases) / sizeof(kCases[0]));
   return failed_cases == 0 ? 0 : 1;
 }

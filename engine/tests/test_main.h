@@ -1,31 +1,23 @@
 // A minimal test harness (the engine core takes no third-party dependency,
-// tests included): TEST(name) registers a function, CHECK records failures.
+// tests included): TEST(name) defines a test of test_list.h, CHECK records failures.
 #pragma once
 
-#include <functional>
 #include <sstream>
 #include <string>
-#include <vector>
+
+#include "test_list.h"
 
 namespace slimtest {
 
-struct Case {
-  const char* name;
-  std::function<void()> fn;
-};
-std::vector<Case>& cases();
-void record_failure(const char* file, int line, const std::string& what);
+#define SLIMTEST_DECLARE(name) void name();
+SLIM_ENGINE_TESTS(SLIMTEST_DECLARE)
+#undef SLIMTEST_DECLARE
 
-struct Registrar {
-  Registrar(const char* name, std::function<void()> fn) { cases().push_back({name, std::move(fn)}); }
-};
+void record_failure(const char* file, int line, const std::string& what);
 
 }  // namespace slimtest
 
-#define TEST(name)                                                      \
-  static void test_##name();                                            \
-  static const slimtest::Registrar registrar_##name(#name, &test_##name); \
-  static void test_##name()
+#define TEST(name) void slimtest::name()
 
 #define CHECK(cond)                                                           \
   do {                                                                        \

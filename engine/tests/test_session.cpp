@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include "model_writer.h"
@@ -40,7 +41,66 @@ std::vector<float> ramp(size_t n) {
   return v;
 }
 
+// Conv and the pools on one 1x3x5x6 image, given as the graph input `img`
+// or as a constant; `z` (shape [1]) is added to the Conv so the model always
+// has a graph input.
+slimtest::ModelWriter nhwc_ops_model(bool constant_image) {
+  using slimtest::WAttr;
+  slimtest::ModelWriter w;
+  std::vector<float> img(3 * 5 * 6), wv(4 * 3 * 9), bv(4);
+  for (size_t i = 0; i < img.size(); ++i) img[i] = static_cast<float>((i * 37) % 23) / 7.0f - 1.5f;
+  for (size_t i = 0; i < wv.size(); ++i) wv[i] = static_cast<float>((i * 5) % 13) / 13.0f - 0.5f;
+  for (size_t i = 0; i < bv.size(); ++i) bv[i] = 0.25f * static_cast<float>(i) - 0.3f;
+  const uint32_t x = constant_image ? w.tensor({"img", 1, 2, {1, 3, 5, 6}, {}, img})
+                                    : w.tensor({"img", 1, 1, {1, 3, 5, 6}, {}, {}});
+  const uint32_t z = w.tensor({"z", 1, 1, {1}, {}, {}});
+  const uint32_t wt = w.tensor({"w", 1, 2, {4, 3, 3, 3}, {}, wv});
+  const uint32_t bt = w.tensor({"b", 1, 2, {4}, {}, bv});
+  const uint32_t h = w.tensor({"h", 1, 0, {1, 4, 5, 6}, {}, {}});
+  const uint32_t y = w.tensor({"y", 1, 0, {1, 4, 5, 6}, {}, {}});
+  const uint32_t mp = w.tensor({"mp", 1, 0, {1, 3, 2, 3}, {}, {}});
+  const uint32_t ap = w.tensor({"ap", 1, 0, {1, 3, 5, 6}, {}, {}});
+  const uint32_t ga = w.tensor({"ga", 1, 0, {1, 3, 1, 1}, {}, {}});
+  const uint32_t gm = w.tensor({"gm", 1, 0, {1, 3, 1, 1}, {}, {}});
+  w.inputs = constant_image ? std::vector<uint32_t>{z} : std::vector<uint32_t>{x, z};
+  w.outputs = {y, mp, ap, ga, gm};
+  const WAttr pads1{"pads", 4, 0, "", {1, 1, 1, 1}, {}};
+  const WAttr k2{"kernel_shape", 4, 0, "", {2, 2}, {}}, s2{"strides", 4, 0, "", {2, 2}, {}};
+  const WAttr k3{"kernel_shape", 4, 0, "", {3, 3}, {}};
+  w.nodes.push_back({"Conv", "conv", {int32_t(x), int32_t(wt), int32_t(bt)}, {h},
+                     {pads1, WAttr{"activation", 3, 0, "Relu", {}, {}}}});
+  w.nodes.push_back({"Add", "add", {int32_t(h), int32_t(z)}, {y}, {}});
+  w.nodes.push_back({"MaxPool", "maxpool", {int32_t(x)}, {mp}, {k2, s2}});
+  w.nodes.push_back({"AveragePool", "avgpool", {int32_t(x)}, {ap}, {k3, pads1}});
+  w.nodes.push_back({"GlobalAveragePool", "gap", {int32_t(x)}, {ga}, {}});
+  w.nodes.push_back({"GlobalMaxPool", "gmp", {int32_t(x)}, {gm}, {}});
+  return w;
+}
+
 }  // namespace
+
+TEST(session_runs_nhwc_ops_on_constant_inputs) {
+  // A constant stays in plain layout, so these ops see a plain input only
+  // then; they must agree with the NHWC path a graph input takes.
+  const auto fed = nhwc_ops_model(false).bytes(), folded = nhwc_ops_model(true).bytes();
+  const auto img = nhwc_ops_model(true).tensors[0].values;
+  const float z = 0.5f;
+  for (const std::string& isa : slim::available_isas()) {
+    slim::Session a(fed.data(), fed.size(), {2, isa}), b(folded.data(), folded.size(), {2, isa});
+    const auto ya = a.run({{"img", {img.data(), slim::DType::kFloat32, {1, 3, 5, 6}}},
+                           {"z", {&z, slim::DType::kFloat32, {1}}}});
+    const auto yb = b.run({{"z", {&z, slim::DType::kFloat32, {1}}}});
+    CHECK(ya.size() == 5 && yb.size() == 5);
+    for (size_t o = 0; o < ya.size() && o < yb.size(); ++o) {
+      CHECK(ya[o].shape == yb[o].shape);
+      const float* p = static_cast<const float*>(ya[o].data);
+      const float* q = static_cast<const float*>(yb[o].data);
+      float err = 0;
+      for (size_t i = 0; i < ya[o].bytes / sizeof(float); ++i) err = std::max(err, std::fabs(p[i] - q[i]));
+      CHECK(err < 1e-5f);
+    }
+  }
+}
 
 TEST(session_matches_reference_for_several_batches_and_threads) {
   const auto w = slimtest::small_conv_model();

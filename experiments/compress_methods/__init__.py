@@ -1,52 +1,47 @@
-"""Compress methods of ``python -m experiments.compress``: one module per method, registered by name.
+"""Compress methods of ``python -m experiments.compress``, registered by name in ``COMPRESS_METHODS``.
 
-A method has two halves so that a saved result can be rebuilt: ``prepare`` builds
-the compressed structure (quantizers in place, nothing calibrated) and ``run``
-fills it (calibration, training, search). ``load_compressed`` calls ``prepare``
-and then loads the saved state instead of ``run``.
+Importing this package registers every method: the list below is the one place that says which methods
+exist (add a method: its module, which registers it, and one line here). Helper modules shared by several
+methods (``finetuning``, ``prune_common``, ``distill_common``) are imported by the methods that use them,
+not listed here.
 """
 
-from __future__ import annotations
+from experiments.compress_methods import (
+    binary,
+    distill_dml,
+    distill_feature,
+    distill_logit,
+    finetune,
+    mixed,
+    prune_structured,
+    prune_unstructured,
+    ptq,
+    qat,
+    slimming,
+)
+from experiments.compress_methods.base import (
+    COMPRESS_METHODS,
+    CompressContext,
+    CompressMethod,
+    method_options,
+    validate_compress,
+)
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-import torch
-from omegaconf import DictConfig
-from torch import nn
-
-from compression.quantization import QuantConfig
-from configs.registry import Registry
-from experiments.runs import RunDir
-
-
-@dataclass
-class CompressContext:
-    cfg: DictConfig
-    fp32_model: nn.Module
-    quant: QuantConfig
-    example_input: torch.Tensor
-    # None when the model is only being rebuilt from a saved run
-    data: Any = None
-    run: RunDir | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CompressMethod:
-    prepare: Callable[[CompressContext], nn.Module]
-    run: Callable[[CompressContext, nn.Module], dict[str, Any]]
-
-
-COMPRESS_METHODS: Registry[CompressMethod] = Registry("compress method")
-
-
-def import_methods() -> None:
-    """Import every module of this package: each method module registers itself, so adding a method
-    is adding a file (kept in a function so importing the registry stays cheap)."""
-    import importlib
-    import pkgutil
-
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
+__all__ = [
+    "COMPRESS_METHODS",
+    "CompressContext",
+    "CompressMethod",
+    "binary",
+    "distill_dml",
+    "distill_feature",
+    "distill_logit",
+    "finetune",
+    "method_options",
+    "mixed",
+    "prune_structured",
+    "prune_unstructured",
+    "ptq",
+    "qat",
+    "slimming",
+    "validate_compress",
+]

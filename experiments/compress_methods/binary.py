@@ -16,12 +16,13 @@ from compression.quantization.binary import BINARY_SCHEMES, binarize_model
 from compression.quantization.calibrate import forward_batches
 from compression.quantization.mixed_precision import weight_only_spec
 from compression.quantization.modules import QuantizedLayer
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
-from experiments.compress_methods.qat import finetune
+from configs.schema.compress import BinaryConfig
+from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
+from experiments.compress_methods.qat import quantized_finetune
 
 
 def prepare(ctx: CompressContext) -> nn.Module:
-    binary = ctx.cfg.compress.binary
+    binary: BinaryConfig = ctx.options
     BINARY_SCHEMES.get(binary.variant)  # an unknown variant fails before any work
     weight = weight_only_spec(ctx.quant.weight)
     weight = replace(weight, spec=replace(weight.spec, bits=binary.keep_bits))
@@ -66,12 +67,12 @@ def reestimate_batchnorm(model: nn.Module, batches: Any, num_batches: int, devic
 
 
 def run(ctx: CompressContext, qmodel: nn.Module) -> dict[str, Any]:
-    binary = ctx.cfg.compress.binary
+    binary: BinaryConfig = ctx.options
     batches, device = ctx.cfg.compress.ptq.calibration_batches, ctx.cfg.train.device
     seen = calibrate(qmodel, ctx.data.train_loader, batches, device)
-    trained = finetune(ctx, qmodel, binary.epochs, binary.lr, "binary")
+    trained = quantized_finetune(ctx, qmodel, binary.epochs, binary.lr, "binary")
     bn_batches = reestimate_batchnorm(qmodel, ctx.data.train_loader, batches, device)
     return {"calibration_batches": seen, "bn_reestimation_batches": bn_batches, **trained}
 
 
-COMPRESS_METHODS.add("binary", CompressMethod(prepare, run))
+COMPRESS_METHODS.add("binary", CompressMethod(prepare, run, options=BinaryConfig))

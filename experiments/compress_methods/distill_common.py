@@ -1,48 +1,34 @@
-"""What the distillation methods share: their options, the student and the teacher."""
+"""What the distillation methods share: the student, its schedule and where a teacher comes from."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
-from compression.distillation import load_teacher
-from experiments.compress_methods import CompressContext
+from experiments.compress_methods.base import CompressContext
 from experiments.models import build_model
+from experiments.teacher import load_teacher
 
 
 @dataclass
 class DistillOptions:
-    # a training run directory, or a registered model name (built like model.*, plus teacher_kwargs)
-    teacher: str = ""
-    teacher_checkpoint: str = "best"
-    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The settings every distillation method has (each method's options dataclass extends these)."""
+
     temperature: float = 4.0
-    alpha: float = 0.9
     # true: a freshly initialised student, so the result compares with the fp32 run trained
     # without distillation for the same epochs; false: fine-tune the source model
     from_scratch: bool = True
     epochs: int = 0  # 0: the experiment's train.epochs
     lr: float | None = None
-    # feature distillation: (student layer, teacher layer) name pairs and the loss weight
-    feature_pairs: list[list[str]] = field(default_factory=list)
-    beta: float = 1.0
-    # deep mutual learning: weight of each KL term
-    mutual_weight: float = 1.0
 
 
 def student(ctx: CompressContext, opts: DistillOptions) -> nn.Module:
     if not opts.from_scratch:
         return copy.deepcopy(ctx.fp32_model)
     return build_model(ctx.cfg.model, num_classes=ctx.cfg.model.num_classes)
-
-
-def teacher(ctx: CompressContext, opts: DistillOptions) -> nn.Module:
-    if not opts.teacher:
-        raise ValueError("compress.options.teacher is required: a training run directory or a model name")
-    return teacher_from(ctx, opts.teacher, opts.teacher_checkpoint, opts.teacher_kwargs)
 
 
 def teacher_from(

@@ -8,8 +8,9 @@ from typing import Any
 
 from torch import nn
 
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
-from experiments.compress_methods.qat import finetune
+from configs.schema.compress import QATConfig
+from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
+from experiments.compress_methods.qat import quantized_finetune
 
 
 def prepare(ctx: CompressContext) -> nn.Module:
@@ -17,9 +18,9 @@ def prepare(ctx: CompressContext) -> nn.Module:
 
 
 def run(ctx: CompressContext, model: nn.Module) -> dict[str, Any]:
-    qat = ctx.cfg.compress.qat
+    qat: QATConfig = ctx.options
     # the report files this row with the quantization runs it is the control of
-    return {"fp32_finetune_epochs": qat.epochs, **finetune(ctx, model, qat.epochs, qat.lr, "finetune")}
+    return {"fp32_finetune_epochs": qat.epochs, **quantized_finetune(ctx, model, qat.epochs, qat.lr, "finetune")}
 
 
-COMPRESS_METHODS.add("finetune", CompressMethod(prepare, run))
+COMPRESS_METHODS.add("finetune", CompressMethod(prepare, run, options=QATConfig))

@@ -11,7 +11,8 @@ from torch import nn
 
 from compression.quantization import LayerOverride, QuantConfig, calibrate, quantize_model
 from compression.quantization.mixed_precision import assign_bits, layer_sensitivity, weight_only_spec
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
+from configs.schema.compress import MixedConfig
+from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
 from experiments.training import evaluate
 
 
@@ -20,7 +21,7 @@ def _assignment(ctx: CompressContext) -> dict[str, int]:
     path = ctx.run.path / "bit_assignment.json" if ctx.run is not None else None
     if ctx.data is None:
         return json.loads(path.read_text())
-    mixed = ctx.cfg.compress.mixed
+    mixed: MixedConfig = ctx.options
     batches = [b for _, b in zip(range(mixed.eval_batches), ctx.data.val_loader)]
     if not batches:
         raise ValueError("mixed precision needs validation data for the sensitivity measurement")
@@ -57,4 +58,4 @@ def run(ctx: CompressContext, qmodel: nn.Module) -> dict[str, Any]:
     return {"calibration_batches": seen}
 
 
-COMPRESS_METHODS.add("mixed", CompressMethod(prepare, run))
+COMPRESS_METHODS.add("mixed", CompressMethod(prepare, run, options=MixedConfig))

@@ -5,31 +5,32 @@ engine latency budget), then fine-tuning. ``prepare`` makes the cut and writes
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from compression.pruning import (
     PruningError,
-    engine_latency,
     netadapt,
     prune_structured,
     pruned_shapes,
     pruning_report,
 )
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
+from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
+from experiments.compress_methods.finetuning import finetune
 from experiments.compress_methods.prune_common import (
     FinetuneDistillOptions,
     engine_latencies,
-    finetune,
     finetune_criterion,
-    method_options,
     rebuild_pruned,
     save_shapes,
     saved_shapes,
 )
 from experiments.training import evaluate
+from measure import latency_fn
 
 
 @dataclass
@@ -53,7 +54,7 @@ class StructuredOptions(FinetuneDistillOptions):
     netadapt_eval_batches: int = 2
 
 
-def _taylor_loss(ctx: CompressContext):
+def _taylor_loss(ctx: CompressContext) -> Callable[[nn.Module], torch.Tensor]:
     x, y = next(iter(ctx.data.train_loader))
     return lambda model: nn.functional.cross_entropy(model(x), y)
 
@@ -67,7 +68,7 @@ def cut(ctx: CompressContext, model: nn.Module, opts: StructuredOptions) -> nn.M
         def accuracy(m: nn.Module) -> float:
             return evaluate(m, ctx.data.val_loader, "cpu", batches)["top1"]
 
-        result = netadapt(model, x, opts.latency_budget_ms, engine_latency(x), accuracy,
+        result = netadapt(model, x, opts.latency_budget_ms, latency_fn(x), accuracy,
                           step_ratio=opts.netadapt_step, importance=opts.importance, round_to=opts.round_to)
         ctx.info["netadapt"] = result.as_dict()
         return result.model
@@ -87,7 +88,7 @@ def prepare(ctx: CompressContext) -> nn.Module:
     spec = saved_shapes(ctx.run)
     if spec is not None:
         return rebuild_pruned(ctx.fp32_model, spec)
-    opts = method_options(ctx, StructuredOptions)
+    opts: StructuredOptions = ctx.options
     pruned = cut(ctx, copy.deepcopy(ctx.fp32_model).eval(), opts)
     record(ctx, pruned)
     return pruned
@@ -110,10 +111,10 @@ def report(ctx: CompressContext, pruned: nn.Module, measure_latency: bool) -> di
 
 
 def run(ctx: CompressContext, model: nn.Module) -> dict[str, Any]:
-    opts = method_options(ctx, StructuredOptions)
+    opts: StructuredOptions = ctx.options
     info = finetune(ctx, model, opts.finetune_epochs, opts.finetune_lr, "finetune",
                     criterion=finetune_criterion(ctx, opts))
     return {**info, **report(ctx, model, opts.measure_latency)}
 
 
-COMPRESS_METHODS.add("prune_structured", CompressMethod(prepare, run))
+COMPRESS_METHODS.add("prune_structured", CompressMethod(prepare, run, options=StructuredOptions))

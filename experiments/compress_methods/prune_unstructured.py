@@ -19,13 +19,9 @@ from compression.pruning import (
     pruning_report,
 )
 from compression.pruning.unstructured import check_sparsity
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
-from experiments.compress_methods.prune_common import (
-    FinetuneDistillOptions,
-    finetune,
-    finetune_criterion,
-    method_options,
-)
+from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
+from experiments.compress_methods.finetuning import finetune
+from experiments.compress_methods.prune_common import FinetuneDistillOptions, finetune_criterion
 
 
 @dataclass
@@ -42,7 +38,7 @@ class UnstructuredOptions(FinetuneDistillOptions):
 
 
 def prepare(ctx: CompressContext) -> nn.Module:
-    opts = method_options(ctx, UnstructuredOptions)
+    opts: UnstructuredOptions = ctx.options
     check_sparsity(opts.sparsity)
     if opts.schedule not in ("agp", "oneshot"):
         raise ValueError(f"compress.options.schedule must be 'agp' or 'oneshot', got '{opts.schedule}'")
@@ -52,7 +48,7 @@ def prepare(ctx: CompressContext) -> nn.Module:
 
 
 def run(ctx: CompressContext, model: nn.Module) -> dict[str, Any]:
-    opts = method_options(ctx, UnstructuredOptions)
+    opts: UnstructuredOptions = ctx.options
     point = capture_rewind_point(model) if opts.rewind else None
     callbacks = []
     if opts.schedule == "agp" and opts.finetune_epochs > 0:
@@ -71,4 +67,4 @@ def run(ctx: CompressContext, model: nn.Module) -> dict[str, Any]:
             "params": rep.params_after, "macs": rep.macs_after}
 
 
-COMPRESS_METHODS.add("prune_unstructured", CompressMethod(prepare, run))
+COMPRESS_METHODS.add("prune_unstructured", CompressMethod(prepare, run, options=UnstructuredOptions))

@@ -8,12 +8,13 @@ from torch import nn
 
 from compression.quantization import calibrate, quantize_model
 from compression.quantization.ptq import adaround, correct_bias, equalize_cross_layer
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
+from configs.schema.compress import PTQConfig
+from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
 
 
 def prepare(ctx: CompressContext) -> nn.Module:
     model = ctx.fp32_model
-    ptq = ctx.cfg.compress.ptq
+    ptq: PTQConfig = ctx.options
     if ptq.cross_layer_equalization:
         # CLE rescales the float weights, so it comes before the quantizers are built
         model, cle = equalize_cross_layer(model, ctx.example_input, relu6_to_relu=ptq.cle_relu6_to_relu)
@@ -30,7 +31,7 @@ def prepare(ctx: CompressContext) -> nn.Module:
 
 
 def run(ctx: CompressContext, qmodel: nn.Module) -> dict[str, Any]:
-    ptq = ctx.cfg.compress.ptq
+    ptq: PTQConfig = ctx.options
     seen = calibrate(qmodel, ctx.data.train_loader, ptq.calibration_batches, ctx.cfg.train.device)
     info: dict[str, Any] = {"calibration_batches": seen}
     # AdaRound first: bias correction then measures the shift of the final rounding
@@ -41,4 +42,4 @@ def run(ctx: CompressContext, qmodel: nn.Module) -> dict[str, Any]:
     return info
 
 
-COMPRESS_METHODS.add("ptq", CompressMethod(prepare, run))
+COMPRESS_METHODS.add("ptq", CompressMethod(prepare, run, options=PTQConfig))

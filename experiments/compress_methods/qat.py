@@ -6,13 +6,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from omegaconf import OmegaConf
 from torch import nn
 
+from compression.distillation import LogitDistillation
 from compression.quantization import calibrate, quantize_model, set_quant_mode
-from compression.quantization.qat import FreezeBatchNorm, attach_batchnorm, distillation_loss
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
-from experiments.training import fit
+from compression.quantization.qat import FreezeBatchNorm, attach_batchnorm
+from configs.schema.compress import QATConfig
+from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
+from experiments.compress_methods.finetuning import finetune
 
 
 def prepare(ctx: CompressContext) -> nn.Module:
@@ -24,26 +25,25 @@ def prepare(ctx: CompressContext) -> nn.Module:
     return qmodel
 
 
-def finetune(ctx: CompressContext, qmodel: nn.Module, epochs: int, lr: float, subdir: str) -> dict[str, Any]:
+def quantized_finetune(ctx: CompressContext, qmodel: nn.Module, epochs: int, lr: float, subdir: str) -> dict[str, Any]:
+    """``finetune`` on the QAT schedule settings (``compress.qat``): quantizer ranges tracked while training
+    and frozen after, BN freezing, distillation from the fp32 model when ``distill_weight`` > 0. Its
+    figures are ``qat_*`` whatever the subdirectory, so the report reads every such run alike."""
     qat = ctx.cfg.compress.qat
-    train_cfg = copy.deepcopy(ctx.cfg.train)
-    OmegaConf.set_struct(train_cfg, False)
-    train_cfg.epochs, train_cfg.optimizer.lr, train_cfg.resume = epochs, lr, False
     criterion = None
     if qat.distill_weight > 0:
-        criterion = distillation_loss(copy.deepcopy(ctx.fp32_model), qat.distill_weight, qat.distill_temperature)
+        criterion = LogitDistillation(copy.deepcopy(ctx.fp32_model), qat.distill_temperature, qat.distill_weight)
     set_quant_mode(qmodel, "track")
-    state = fit(qmodel, ctx.data, train_cfg, ctx.run.path / subdir, criterion=criterion,
-                callbacks=[FreezeBatchNorm(qat.bn_freeze_epoch)])
+    info = finetune(ctx, qmodel, epochs, lr, subdir, metrics_prefix="qat", criterion=criterion,
+                    callbacks=[FreezeBatchNorm(qat.bn_freeze_epoch)])
     set_quant_mode(qmodel, "frozen")
-    qmodel.eval()
-    return {"qat_epochs": epochs, "qat_best_val_top1": state["best_val_top1"], "qat_time_s": state["train_time_s"]}
+    return info
 
 
 def run(ctx: CompressContext, qmodel: nn.Module) -> dict[str, Any]:
-    qat = ctx.cfg.compress.qat
+    qat: QATConfig = ctx.options
     seen = calibrate(qmodel, ctx.data.train_loader, ctx.cfg.compress.ptq.calibration_batches, ctx.cfg.train.device)
-    return {"calibration_batches": seen, **finetune(ctx, qmodel, qat.epochs, qat.lr, "qat")}
+    return {"calibration_batches": seen, **quantized_finetune(ctx, qmodel, qat.epochs, qat.lr, "qat")}
 
 
-COMPRESS_METHODS.add("qat", CompressMethod(prepare, run))
+COMPRESS_METHODS.add("qat", CompressMethod(prepare, run, options=QATConfig))

@@ -14,12 +14,11 @@ from typing import Any
 from torch import nn
 
 from compression.pruning import SlimmingPenalty, prune_structured
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext, CompressMethod
+from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
+from experiments.compress_methods.finetuning import finetune
 from experiments.compress_methods.prune_common import (
     FinetuneDistillOptions,
-    finetune,
     finetune_criterion,
-    method_options,
     rebuild_pruned,
     saved_shapes,
 )
@@ -43,7 +42,7 @@ def prepare(ctx: CompressContext) -> nn.Module:
     spec = saved_shapes(ctx.run)
     if spec is not None:
         return rebuild_pruned(ctx.fp32_model, spec)
-    opts = method_options(ctx, SlimmingOptions)
+    opts: SlimmingOptions = ctx.options
     model = copy.deepcopy(ctx.fp32_model)
     penalty = SlimmingPenalty(model, opts.strength)  # fails early on a model without BN
     ctx.info.update(finetune(ctx, model, opts.sparsity_epochs, opts.sparsity_lr, "sparsity", criterion=penalty))
@@ -56,10 +55,10 @@ def prepare(ctx: CompressContext) -> nn.Module:
 
 
 def run(ctx: CompressContext, model: nn.Module) -> dict[str, Any]:
-    opts = method_options(ctx, SlimmingOptions)
+    opts: SlimmingOptions = ctx.options
     info = finetune(ctx, model, opts.finetune_epochs, opts.finetune_lr, "finetune",
                     criterion=finetune_criterion(ctx, opts))
     return {**info, **report(ctx, model, opts.measure_latency)}
 
 
-COMPRESS_METHODS.add("slimming", CompressMethod(prepare, run))
+COMPRESS_METHODS.add("slimming", CompressMethod(prepare, run, options=SlimmingOptions))

@@ -3,13 +3,11 @@
 A builder turns a ``DataConfig`` and its checked ``options`` into a ``SourceData``: the official train and
 test sets, untransformed, plus the facts the generic code needs to split,
 convert and normalize them. Splitting and transforms are shared, so a new data
-set is one small module in ``experiments.data.sets``.
+set is one small module in ``experiments.data.sets`` plus its line in that package's import list.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,11 +51,9 @@ def register_dataset(name: str, *, hflip_preserves_label: bool, **meta: Any) -> 
 
 
 def import_datasets() -> None:
-    """Import every module of ``experiments.data.sets`` so their registrations run."""
-    import experiments.data.sets as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"{pkg.__name__}.{mod.name}")
+    """Register the data sets: ``experiments.data.sets`` imports each of them by name. Done on first use,
+    not at import, because every data set module imports this one to register itself."""
+    import experiments.data.sets  # noqa: F401
 
 
 def check_options(dataset: str, options: Mapping[str, Any], allowed: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,7 @@ from omegaconf import DictConfig
 
 from experiments.data import build_data
 from experiments.models import build_model
-from experiments.pipeline import STEPS, PipelineContext
-from experiments.report_summary import print_summary, summary_markdown
+from experiments.steps.base import STEPS, PipelineContext
 from experiments.tracking import build_tracker
 from experiments.training import evaluate, fit
 from lightweight_models.complexity import profile
@@ -45,9 +44,7 @@ def train_step(cfg: DictConfig, ctx: PipelineContext) -> dict[str, Any]:
             "input_shape": [1, data.channels, data.image_size, data.image_size],
         }
         run.write_metrics(metrics)
-        run.write_summary(summary_markdown(metrics, run.path))
         tracker.summary(metrics)
     finally:
         tracker.finish()
-    print_summary(metrics, run.path)
     return {"model": model, "data": data, "metrics": metrics}

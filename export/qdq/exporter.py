@@ -17,13 +17,15 @@ from torch import nn
 from compression.quantization.fake_quant import FakeQuantize
 from compression.quantization.insert import quantizers
 from compression.quantization.modules import QuantizedLayer
-from compression.quantization.parity import METADATA_KEY
 from export.onnx_export import to_onnx
 from export.qdq.bias import export_integer_bias
 from export.qdq.compact import COMPACTIONS, DEFAULT_COMPACTIONS, compact
 from export.qdq.integer_weights import INT4_MIN_OPSET, integerize_weights
 from export.qdq.symbolic import QDQParams, QuantizeDequantize
 
+# the metadata entry that maps each activation quantizer to the DequantizeLinear output carrying its values
+# (read by measure.parity to compare the file, layer by layer, with the PyTorch simulation)
+METADATA_KEY = "slimlab.qdq.quantizers"
 # the newest opset torch.onnx.export(dynamo=False) writes
 TORCHSCRIPT_MAX_OPSET = 20
 

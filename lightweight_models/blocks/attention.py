@@ -7,11 +7,14 @@ exported ONNX graph contains only ops the bundled engine implements.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
 from lightweight_models.args import check_positive
 from lightweight_models.blocks.activations import get_activation
+from lightweight_models.blocks.structure import ChannelLock, HeadLayout, per_head_params
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -22,6 +25,9 @@ class MultiHeadSelfAttention(nn.Module):
     which is why they are separate. ``bias`` is an optional module returning an
     additive (heads, N, N) term for the attention logits (relative position bias).
     """
+
+    # the forward reshapes by these: a pruned attention reloads only if they are recorded
+    shape_attrs: ClassVar[tuple[str, ...]] = ("num_heads", "split")
 
     def __init__(
         self,
@@ -50,6 +56,28 @@ class MultiHeadSelfAttention(nn.Module):
         self.proj = nn.Linear(value_total, dim)
         self.proj_drop = nn.Dropout(proj_drop)
         self.bias = bias
+
+    def pruning_locks(self) -> list[ChannelLock]:
+        # single channels would shift the split into heads and mix them; whole heads go instead
+        return [ChannelLock(self.qkv, "q/k/v are split by stored head widths (whole heads are pruned instead)")]
+
+    def head_layout(self) -> HeadLayout:
+        per_head: tuple[tuple[nn.Module, str, int], ...] = ()
+        opaque: tuple[nn.Module, ...] = ()
+        if self.bias is not None:
+            declared = per_head_params(self.bias)
+            per_head, opaque = (declared, ()) if declared is not None else ((), (self.bias,))
+        return HeadLayout(self.num_heads, self.key_dim, self.value_dim, self.qkv, self.proj, per_head, opaque)
+
+    def set_num_heads(self, num_heads: int) -> None:
+        """After qkv, proj and the bias lost the slices of removed heads; key_dim, value_dim and so the
+        softmax scale stay."""
+        self.num_heads = num_heads
+        key_total, value_total = self.key_dim * num_heads, self.value_dim * num_heads
+        self.split = [key_total, key_total, value_total]
+        set_bias_heads = getattr(self.bias, "set_num_heads", None)
+        if set_bias_heads is not None:
+            set_bias_heads(num_heads)
 
     def _heads(self, t: torch.Tensor, tokens: int, width: int) -> torch.Tensor:
         # (B, N, heads*width) -> (B, heads, N, width); batch stays -1 for a dynamic ONNX batch

@@ -4,6 +4,8 @@ tokens), plus the NCHW -> tokens step between them."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -66,6 +68,10 @@ class RelativePositionBias(nn.Module):
     would leave a Gather in the graph).
     """
 
+    # one table row per head: removing a head removes its row
+    head_params: ClassVar[dict[str, int]] = {"table": 0}
+    shape_attrs: ClassVar[tuple[str, ...]] = ("num_heads",)
+
     def __init__(self, num_heads: int, resolution: int, grid: int) -> None:
         super().__init__()
         check_positive("grid", grid)
@@ -77,6 +83,10 @@ class RelativePositionBias(nn.Module):
         index = (ys[:, None] - ys[None, :]).abs() * resolution + (xs[:, None] - xs[None, :]).abs()
         self.register_buffer("index", index.flatten(), persistent=False)
         self.num_heads, self.tokens, self.grid = num_heads, grid * grid, grid
+
+    def set_num_heads(self, num_heads: int) -> None:
+        """After the table lost the rows of removed heads."""
+        self.num_heads = num_heads
 
     def forward(self) -> torch.Tensor:
         return self.table.index_select(1, self.index).reshape(self.num_heads, self.tokens, self.tokens)
@@ -106,6 +116,8 @@ class GridToTokens(nn.Module):
 
     The sizes are constructor constants, so the export gets a constant-shape Reshape.
     """
+
+    channel_barrier: ClassVar[str] = "reshapes by its stored channel count"
 
     def __init__(self, channels: int, grid: int) -> None:
         super().__init__()

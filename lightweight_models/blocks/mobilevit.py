@@ -12,6 +12,7 @@ from torch import nn
 from lightweight_models.args import check_positive
 from lightweight_models.blocks.attention import TransformerEncoderLayer
 from lightweight_models.blocks.conv import ConvNormAct
+from lightweight_models.blocks.structure import ChannelLock
 
 
 def static_hw(x: torch.Tensor) -> tuple[int, int]:
@@ -83,6 +84,9 @@ class MobileViTBlock(nn.Module):
         self.conv_fusion = ConvNormAct(in_chs + out_chs, out_chs, 3, act=act)
         self.patch_size = patch_size
         self.in_chs, self.out_chs, self.transformer_dim = in_chs, out_chs, transformer_dim
+
+    def pruning_locks(self) -> list[ChannelLock]:
+        return [ChannelLock(self.conv_1x1.conv, "width is the stored transformer_dim used to unfold patches")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x

@@ -3,6 +3,8 @@ grouped convolution (V1) or the two branches of a split unit (V2)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -26,6 +28,10 @@ def channel_shuffle(x: torch.Tensor, groups: int, channels: int | None = None) -
 
 class ChannelShuffle(nn.Module):
     """Module form of :func:`channel_shuffle`; ``channels`` is validated up front."""
+
+    # the reshape -> transpose -> reshape permutes channels by the stored count: a narrower input would
+    # be mixed across groups (and Torch-Pruning's index mapping through it divides by zero)
+    channel_barrier: ClassVar[str] = "a channel shuffle: permutes channels across groups by its stored count"
 
     def __init__(self, channels: int, groups: int) -> None:
         super().__init__()

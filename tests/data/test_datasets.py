@@ -161,3 +161,10 @@ def test_yaml_configs_match_registry():
             assert cfg.name == name
             if cfg.augment.hflip:
                 assert DATASETS.meta(name)["hflip_preserves_label"]
+
+
+def test_every_data_set_module_is_in_the_explicit_import_list():
+    import experiments.data.sets as pkg
+
+    modules = {p.stem for p in Path(pkg.__file__).parent.glob("*.py") if p.stem != "__init__"}
+    assert set(pkg.__all__) == modules, "add the module to experiments/data/sets/__init__.py"

@@ -43,3 +43,12 @@ def test_forward_is_the_head_applied_to_the_features(name):
     x = torch.randn(2, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(model(x), model.forward_head(model.forward_features(x)))
+
+
+def test_every_family_module_is_in_the_explicit_import_list():
+    from pathlib import Path
+
+    import lightweight_models.models as pkg
+
+    modules = {p.stem for p in Path(pkg.__file__).parent.glob("*.py") if p.stem != "__init__"}
+    assert set(pkg.__all__) == modules, "add the module to lightweight_models/models/__init__.py"

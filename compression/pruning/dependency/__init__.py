@@ -2,6 +2,6 @@
 
 from compression.pruning.dependency.analysis import DependencyAnalysis, analyze
 from compression.pruning.dependency.forward_check import run_and_name_failure
-from compression.pruning.dependency.locks import BLOCK_LOCKS, locked_layers
+from compression.pruning.dependency.locks import locked_layers
 
-__all__ = ["BLOCK_LOCKS", "DependencyAnalysis", "analyze", "locked_layers", "run_and_name_failure"]
+__all__ = ["DependencyAnalysis", "analyze", "locked_layers", "run_and_name_failure"]

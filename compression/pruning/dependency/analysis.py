@@ -1,8 +1,9 @@
 """Dependency analysis: which channels of a model must be pruned together.
 
 Built on Torch-Pruning's ``DependencyGraph`` (a conv's outputs with its BN, the next
-layers' inputs, depthwise convs, residual adds, concat/split, LayerNorm, Linear) plus our
-lock rules (``locks.py``) for the couplings it cannot see. A group that contains a locked
+layers' inputs, depthwise convs, residual adds, concat/split, LayerNorm, Linear) plus the
+locks and barriers the blocks declare (``locks.py``, ``barriers.py``) for the couplings it
+cannot see. A group that contains a locked
 layer's outputs, or prunes the inputs of a grouped non-depthwise convolution, is not offered.
 """
 
@@ -19,6 +20,7 @@ from compression.pruning.dependency.barriers import barrier_pruners, is_barrier
 from compression.pruning.dependency.forward_check import run_and_name_failure
 from compression.pruning.dependency.locks import locked_layers, touches_grouped_input
 from compression.pruning.errors import PruningError
+from lightweight_models.blocks.structure import channel_barrier
 
 ROOT_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
 
@@ -73,7 +75,7 @@ def analyze(
             # channel group because qkv is locked (heads.py cuts its head rows instead)
             warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
             graph = tp.DependencyGraph().build_dependency(
-                model, example_inputs=example_input, customized_pruners=barrier_pruners()
+                model, example_inputs=example_input, customized_pruners=barrier_pruners(model)
             )
     except Exception as exc:  # Torch-Pruning raises bare errors from deep inside its tracer
         raise PruningError(f"dependency analysis cannot trace {type(model).__name__}: {exc}") from exc
@@ -103,7 +105,7 @@ def _blocking_reason(graph: tp.DependencyGraph, group: tp.Group, names: dict[nn.
     for dep, _ in group:
         target = dep.target.module
         if is_barrier(target):
-            return f"couples with '{names.get(target)}' ({type(target).__name__}), whose channels are fixed"
+            return f"couples with '{names.get(target)}' ({channel_barrier(target)}), whose channels are fixed"
         if graph.is_in_channel_pruning_fn(dep.handler) and touches_grouped_input(target):
             return f"couples with the inputs of grouped conv '{names.get(target)}'"
     return None

@@ -3,9 +3,9 @@
 Torch-Pruning maps indices through every reshape it traces; a channel shuffle's
 reshape -> transpose -> reshape makes that mapping divide by zero (ShuffleNetV2), so the
 graph cannot even be built; EfficientFormer's ``GridToTokens`` reshapes with a stored
-channel count. Registered here, such a module becomes one leaf node, and the analysis
-keeps every group that reaches it whole, so no pruning ever reaches it (if one did, the
-barrier raises instead of corrupting the model).
+channel count. Such blocks declare ``channel_barrier`` (``lightweight_models.blocks.structure``);
+each becomes one leaf node, and the analysis keeps every group that reaches it whole, so no
+pruning ever reaches it (if one did, the barrier raises instead of corrupting the model).
 """
 
 from __future__ import annotations
@@ -15,13 +15,7 @@ from collections.abc import Sequence
 import torch_pruning as tp
 from torch import nn
 
-from configs.registry import Registry
-from lightweight_models.blocks.efficientformer import GridToTokens
-from lightweight_models.blocks.shuffle import ChannelShuffle
-
-BARRIER_TYPES: Registry[type[nn.Module]] = Registry("pruning barrier type")
-BARRIER_TYPES.add("ChannelShuffle", ChannelShuffle)
-BARRIER_TYPES.add("GridToTokens", GridToTokens)
+from lightweight_models.blocks.structure import channel_barrier
 
 
 class BarrierPruner(tp.pruner.function.BasePruningFunc):
@@ -33,14 +27,15 @@ class BarrierPruner(tp.pruner.function.BasePruningFunc):
     prune_in_channels = prune_out_channels
 
     def get_out_channels(self, layer: nn.Module) -> int | None:
-        return getattr(layer, "channels", None)
+        return getattr(layer, "channels", None)  # a barrier exposes its fixed width as ``channels``
 
     get_in_channels = get_out_channels
 
 
-def barrier_pruners() -> dict[type[nn.Module], BarrierPruner]:
-    return {BARRIER_TYPES.get(name): BarrierPruner() for name in BARRIER_TYPES}
+def barrier_pruners(model: nn.Module) -> dict[type[nn.Module], BarrierPruner]:
+    """A pruner for the type of every barrier in ``model`` (Torch-Pruning looks pruners up by exact type)."""
+    return {type(m): BarrierPruner() for m in model.modules() if is_barrier(m)}
 
 
 def is_barrier(module: nn.Module) -> bool:
-    return isinstance(module, tuple(BARRIER_TYPES.get(n) for n in BARRIER_TYPES))
+    return channel_barrier(module) is not None

@@ -1,8 +1,8 @@
-"""Quantization-aware training: folded-BN layers with BN freezing, the BN-freeze callback and
-distillation from the fp32 model. STE, LSQ and PACT quantizers live in ``fake_quant``."""
+"""Quantization-aware training: folded-BN layers with BN freezing and the BN-freeze callback. STE, LSQ
+and PACT quantizers live in ``fake_quant``; distillation from the fp32 model is
+``compression.distillation.LogitDistillation``, the criterion every distilling method trains with."""
 
 from compression.quantization.qat.callbacks import FreezeBatchNorm
 from compression.quantization.qat.conv_bn import QuantizedConvBn, attach_batchnorm
-from compression.quantization.qat.distill import distillation_loss
 
-__all__ = ["FreezeBatchNorm", "QuantizedConvBn", "attach_batchnorm", "distillation_loss"]
+__all__ = ["FreezeBatchNorm", "QuantizedConvBn", "attach_batchnorm"]

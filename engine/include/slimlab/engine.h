@@ -71,7 +71,7 @@ struct Tensor {
 struct OpProfile {
   std::string node;
   std::string op_type;
-  std::string kernel;  // chosen variant, e.g. "avx512" or "scalar"
+  std::string kernel;  // ISA of the kernel variants the node runs, e.g. "avx512"; "scalar" for plain C++
   int64_t calls = 0;
   double total_ms = 0.0;
 };

@@ -1,5 +1,5 @@
 // Instruction-set levels a kernel can be compiled for. Detection (CPUID/XGETBV)
-// and the SLIMLAB_ISA override live in cpu.h/cpu.cpp.
+// is kernels::cpu_isa() (kernels/cpu.cpp); the SLIMLAB_ISA override is core/cpu.h.
 #pragma once
 
 namespace slim {

@@ -3,15 +3,40 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "ops/op_list.h"
+
 namespace slim {
 
 namespace {
-std::map<std::string, OpDef>& registry() {
-  // Function-local: registrars in other translation units run during static
-  // initialization in unspecified order, so the map must build on first use.
-  static std::map<std::string, OpDef> ops;
-  return ops;
+
+// A broken definition is a programming error in the engine itself; no model
+// could ever run it, so fail loudly at first use.
+[[noreturn]] void bad_definition(const std::string& problem) {
+  std::fprintf(stderr, "slimlab engine: bad op definition: %s\n", problem.c_str());
+  std::abort();
 }
+
+void add(std::map<std::string, OpDef>& defs, const char* listed, OpDef def) {
+  std::string problem = def.validate();
+  if (problem.empty() && def.type() != listed) {
+    problem = "ops/op_list.h lists " + std::string(listed) + " but its definition says " + def.type();
+  }
+  if (!problem.empty()) bad_definition(problem);
+  const std::string type = def.type();
+  if (!defs.emplace(type, std::move(def)).second) bad_definition("op " + type + " is listed twice");
+}
+
+const std::map<std::string, OpDef>& registry() {
+  static const std::map<std::string, OpDef> defs = [] {
+    std::map<std::string, OpDef> m;
+#define SLIM_ADD_OP(type) add(m, #type, ops::define_##type());
+    SLIM_OPS(SLIM_ADD_OP)
+#undef SLIM_ADD_OP
+    return m;
+  }();
+  return defs;
+}
+
 }  // namespace
 
 const TensorRef& InferContext::input(size_t i) const {
@@ -28,14 +53,6 @@ void InferContext::set_output(size_t i, DType dtype, Shape shape) {
   out_set_[i] = true;
 }
 
-std::pair<Isa, const KernelFn*> OpDef::select_kernel(Isa cap) const {
-  for (int level = static_cast<int>(cap); level >= 0; --level) {
-    auto it = kernels_.find(static_cast<Isa>(level));
-    if (it != kernels_.end()) return {it->first, &it->second};
-  }
-  return {Isa::kScalar, nullptr};
-}
-
 bool OpDef::supports_dtype(DType d) const {
   for (DType x : dtypes_)
     if (x == d) return true;
@@ -45,25 +62,11 @@ bool OpDef::supports_dtype(DType d) const {
 std::string OpDef::validate() const {
   if (type_.empty()) return "op with an empty type";
   if (!infer_) return "op " + type_ + " has no infer function";
-  if (kernels_.count(Isa::kScalar) == 0) return "op " + type_ + " has no scalar kernel";
+  if (!kernel_) return "op " + type_ + " has no kernel";
   if (dtypes_.empty()) return "op " + type_ + " lists no dtypes";
   if (min_inputs_ < 0 || max_inputs_ < min_inputs_ || min_outputs_ < 1 || max_outputs_ < min_outputs_)
     return "op " + type_ + " has inconsistent input/output counts";
   return "";
-}
-
-OpRegistrar::OpRegistrar(OpDef (*make)()) {
-  OpDef def = make();
-  const std::string problem = def.validate();
-  // A broken registration is a programming error in the engine itself; no
-  // model could ever run it, so fail loudly at startup.
-  if (!problem.empty() || registry().count(def.type()) != 0) {
-    std::fprintf(stderr, "slimlab engine: bad op registration: %s\n",
-                 problem.empty() ? ("duplicate op " + def.type()).c_str() : problem.c_str());
-    std::abort();
-  }
-  const std::string type = def.type();
-  registry().emplace(type, std::move(def));
 }
 
 const OpDef* find_op(const std::string& type) {

@@ -1,15 +1,18 @@
 // The op interface: everything the runtime needs to know about one op type.
 //
-// An op file (engine/src/ops/<op>.cpp) defines functions and registers them:
+// An op file (engine/src/ops/<file>.cpp) defines functions and, for each op
+// type listed for it in ops/op_list.h, its definition:
 //
-//   REGISTER_OP(Relu) {
-//     return OpDef("Relu")
+//   DEFINE_OP(Softsign) {
+//     return OpDef("Softsign")
 //         .dtypes({DType::kFloat32}).inputs(1).outputs(1)
 //         .layout(LayoutPolicy::kAgnostic)
 //         .infer(infer_like_input0)
-//         .kernel(Isa::kScalar, relu_scalar);   // a scalar reference is mandatory
+//         .kernel(softsign_kernel);
 //   }
 //
+// Ops that run kernels of the kernels library pick their variants once, in
+// prepare(), from PrepareContext::kernels, and keep them in their state.
 // Contexts carry shapes in LOGICAL ONNX order; a tensor's `layout` only changes
 // its strides (see tensor.h: logical_strides, physical_axis).
 #pragma once
@@ -26,6 +29,7 @@
 #include "core/isa.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/kernels.h"
 
 namespace slim {
 
@@ -76,14 +80,22 @@ class InferContext {
   std::vector<bool> out_set_;
 };
 
-// Load-time preparation (once per session): validate attributes and pre-pack
-// constant weights into the layout the chosen kernel wants.
+// Load-time preparation (once per session): validate attributes, pick the
+// kernel variants and pre-pack constant weights into the layout they want.
 struct PrepareContext {
   const Attributes& attrs;
-  Isa isa;                                   // the ISA of the kernel variant that will run
+  // The session's variant of every kernel (from the CPU and the isa option);
+  // take them through use() so that profile() can name what the node runs.
+  const kernels::KernelConfig& kernels;
   std::vector<const TensorRef*> inputs;      // static info; data != nullptr for constants
   size_t num_outputs;
+  Isa kernel_isa = Isa::kScalar;             // highest ISA among the variants passed to use()
 
+  template <class K>
+  const K* use(const K* kernel) {
+    if (static_cast<int>(kernel->isa) > static_cast<int>(kernel_isa)) kernel_isa = kernel->isa;
+    return kernel;
+  }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
   const TensorRef* constant(size_t i) const {
     return has_input(i) && inputs[i]->data != nullptr ? inputs[i] : nullptr;
@@ -98,7 +110,6 @@ struct PrepareContext {
 // with their inferred shape and assigned layout); omitted optional inputs have
 // data == nullptr.
 struct KernelContext {
-  Isa isa;
   const Attributes& attrs;
   const std::vector<TensorRef>& inputs;
   const std::vector<TensorRef>& outputs;
@@ -115,7 +126,7 @@ struct KernelContext {
 };
 
 using InferFn = std::function<void(InferContext&)>;
-using PrepareFn = std::function<std::shared_ptr<void>(const PrepareContext&)>;
+using PrepareFn = std::function<std::shared_ptr<void>(PrepareContext&)>;
 using KernelFn = std::function<void(const KernelContext&)>;
 
 class OpDef {
@@ -137,7 +148,7 @@ class OpDef {
   OpDef& layout(LayoutPolicy p) { layout_ = p; return *this; }
   OpDef& infer(InferFn fn) { infer_ = std::move(fn); return *this; }
   OpDef& prepare(PrepareFn fn) { prepare_ = std::move(fn); return *this; }
-  OpDef& kernel(Isa isa, KernelFn fn) { kernels_[isa] = std::move(fn); return *this; }
+  OpDef& kernel(KernelFn fn) { kernel_ = std::move(fn); return *this; }
   // Shape-computing ops (Shape, Gather on int64, Concat of shapes ...) whose
   // outputs the planner may evaluate at plan time when all inputs are known.
   OpDef& foldable(bool f = true) { foldable_ = f; return *this; }
@@ -154,10 +165,9 @@ class OpDef {
   LayoutPolicy layout() const { return layout_; }
   const InferFn& infer_fn() const { return infer_; }
   const PrepareFn& prepare_fn() const { return prepare_; }
+  const KernelFn& kernel_fn() const { return kernel_; }
   bool is_foldable() const { return foldable_; }
   bool is_foldable_from_shapes() const { return foldable_from_shapes_; }
-  // Best registered variant not above `cap`; scalar is guaranteed by registration.
-  std::pair<Isa, const KernelFn*> select_kernel(Isa cap) const;
   bool supports_dtype(DType d) const;
   // Why this definition is unusable, or "" when it is complete.
   std::string validate() const;
@@ -169,19 +179,16 @@ class OpDef {
   LayoutPolicy layout_ = LayoutPolicy::kPlain;
   InferFn infer_;
   PrepareFn prepare_;
-  std::map<Isa, KernelFn> kernels_;
+  KernelFn kernel_;
   bool foldable_ = false;
   bool foldable_from_shapes_ = false;
 };
 
-// The registry: op type -> definition. Lookups fail with the list of known ops.
+// The registry: op type -> definition, built on first use from ops/op_list.h.
+// Lookups fail with the list of known ops.
 const OpDef* find_op(const std::string& type);
 const OpDef& get_op(const std::string& type);  // throws slim::Error on an unknown type
 const std::map<std::string, OpDef>& all_ops();
-
-struct OpRegistrar {
-  explicit OpRegistrar(OpDef (*make)());
-};
 
 // Common inference helpers for op authors.
 void infer_like_input0(InferContext& ctx);  // one output, same dtype and shape as input 0
@@ -190,10 +197,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const std::string& owner)
 
 }  // namespace slim
 
-// Defines a function returning the OpDef and a static registrar calling it.
-// The engine links op files as object files (not from an archive), so these
-// registrars always run.
-#define REGISTER_OP(name)                                                   \
-  static ::slim::OpDef slim_make_op_##name();                               \
-  static const ::slim::OpRegistrar slim_op_registrar_##name(&slim_make_op_##name); \
-  static ::slim::OpDef slim_make_op_##name()
+// Defines the op listed in ops/op_list.h as `name`. The qualified name needs
+// the list's declaration, so an op missing from the list does not compile.
+#define DEFINE_OP(name) ::slim::OpDef slim::ops::define_##name()
+
+#include "ops/op_list.h"  // IWYU pragma: export (the declarations DEFINE_OP defines)

@@ -211,7 +211,7 @@ class PlanBuilder {
       s.bytes = outs[o].bytes();
       slot_of_[node.outputs[o]][0] = add_slot(std::move(s));
     }
-    KernelContext kctx{cn.kernel_isa, node.attrs, in_refs, outs, cn.prepared.get(), pool_};
+    KernelContext kctx{node.attrs, in_refs, outs, cn.prepared.get(), pool_};
     (*cn.kernel)(kctx);
   }
 

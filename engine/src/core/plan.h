@@ -17,7 +17,7 @@ namespace slim {
 struct CompiledNode {
   const ModelNode* node = nullptr;
   const OpDef* def = nullptr;
-  Isa kernel_isa = Isa::kScalar;
+  Isa kernel_isa = Isa::kScalar;  // of the kernels its prepare() chose, for profiles
   const KernelFn* kernel = nullptr;
   std::shared_ptr<void> prepared;
 };

@@ -63,6 +63,8 @@ struct Session::Impl {
   }
 
   void compile_nodes() {
+    // Every node picks its kernels from this one choice, made once per session.
+    const kernels::KernelConfig& kernel_choice = kernels::kernel_config(isa);
     std::vector<std::string> unsupported;
     for (const ModelNode& node : model.nodes)
       if (find_op(node.op_type) == nullptr &&
@@ -90,7 +92,7 @@ struct Session::Impl {
       CompiledNode cn;
       cn.node = &node;
       cn.def = &def;
-      std::tie(cn.kernel_isa, cn.kernel) = def.select_kernel(isa);
+      cn.kernel = &def.kernel_fn();
       if (def.prepare_fn()) {
         std::vector<TensorRef> refs(node.inputs.size());
         std::vector<const TensorRef*> ptrs(node.inputs.size(), nullptr);
@@ -100,8 +102,9 @@ struct Session::Impl {
           refs[i] = TensorRef{const_cast<void*>(t.data), t.dtype, t.shape, Layout::kPlain};
           ptrs[i] = &refs[i];
         }
-        PrepareContext pctx{node.attrs, cn.kernel_isa, ptrs, node.outputs.size()};
+        PrepareContext pctx{node.attrs, kernel_choice, ptrs, node.outputs.size()};
         cn.prepared = def.prepare_fn()(pctx);
+        cn.kernel_isa = pctx.kernel_isa;
       }
       nodes.push_back(std::move(cn));
     }
@@ -259,7 +262,7 @@ struct Session::Impl {
         outs.clear();
         for (int id : step.outputs) outs.push_back(refs[id]);
         const CompiledNode& cn = nodes[step.node];
-        KernelContext ctx{cn.kernel_isa, cn.node->attrs, ins, outs, cn.prepared.get(), *pool};
+        KernelContext ctx{cn.node->attrs, ins, outs, cn.prepared.get(), *pool};
         (*cn.kernel)(ctx);
       } else {
         convert_layout(refs[step.inputs[0]], refs[step.outputs[0]], *pool);
@@ -337,7 +340,7 @@ int Session::threads() const { return impl_->pool->threads(); }
 
 std::vector<std::string> available_isas() {
   std::vector<std::string> out;
-  for (Isa i : isas_up_to(detect_isa())) out.push_back(isa_name(i));
+  for (Isa i : isas_up_to(kernels::cpu_isa())) out.push_back(isa_name(i));
   return out;
 }
 

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/aligned.h"
+#include "core/plan.h"
+
 namespace slim {
 
 std::vector<int64_t> int_values(const TensorRef& t, const std::string& owner, const char* what) {
@@ -162,6 +165,31 @@ void copy_tensor(const KernelContext& ctx, const TensorRef& src, const TensorRef
   }
   strided_copy(ctx, dst.shape, dst.layout, dtype_size(dst.dtype), dst.data, logical_strides(dst.shape, dst.layout),
                0, src.data, logical_strides(src.shape, src.layout), 0);
+}
+
+void run_nhwc(const KernelContext& ctx, const TensorRef& x, const TensorRef& y,
+              const std::function<void(const float* x_nhwc, float* y_nhwc)>& fn) {
+  if (x.layout == Layout::kNhwc && y.layout == Layout::kNhwc) return fn(x.ptr<const float>(), y.ptr<float>());
+  std::shared_ptr<void> x_copy, y_copy;
+  TensorRef xn = x, yn = y;
+  if (x.layout != Layout::kNhwc) {
+    x_copy = aligned_buffer(x.bytes());
+    xn = TensorRef{x_copy.get(), x.dtype, x.shape, Layout::kNhwc};
+    convert_layout(x, xn, ctx.pool);
+  }
+  if (y.layout != Layout::kNhwc) {
+    y_copy = aligned_buffer(y.bytes());
+    yn = TensorRef{y_copy.get(), y.dtype, y.shape, Layout::kNhwc};
+  }
+  fn(xn.ptr<const float>(), yn.ptr<float>());
+  if (y_copy) convert_layout(yn, y, ctx.pool);
+}
+
+void split_gemm_rows(const KernelContext& ctx, const kernels::F32GemmKernel& kernel, int64_t m,
+                     const std::function<void(kernels::Range rows)>& fn) {
+  const int64_t tile = kernel.tile_rows;
+  const int64_t tiles = (m + tile - 1) / tile;
+  ctx.parallel_for(tiles, 1, [&](int64_t b, int64_t e) { fn({b * tile, std::min(m, e * tile)}); });
 }
 
 }  // namespace slim

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,22 @@ void strided_copy(const KernelContext& ctx, const Shape& domain, Layout layout, 
 
 // Copy of one whole tensor into an output of the same logical shape, whatever both layouts are.
 void copy_tensor(const KernelContext& ctx, const TensorRef& src, const TensorRef& dst);
+
+// Runs fn(x, y) on float NHWC buffers of two rank-4 tensors: the kernels
+// library's convolutions and pools take NHWC, which is what a kNhwc op is
+// handed, except for an input the planner knows at plan time (a constant
+// stays plain, and so does the output it makes); those go through NHWC copies.
+void run_nhwc(const KernelContext& ctx, const TensorRef& x, const TensorRef& y,
+              const std::function<void(const float* x_nhwc, float* y_nhwc)>& fn);
+
+// Row ranges of an M-row GEMM for the thread pool, split in whole micro-tiles
+// of `kernel` so that threads get full tiles.
+void split_gemm_rows(const KernelContext& ctx, const kernels::F32GemmKernel& kernel, int64_t m,
+                     const std::function<void(kernels::Range rows)>& fn);
+
+// Every dtype the data-movement ops accept (they copy elements without looking at them).
+inline const std::vector<DType> kAllTypes = {DType::kFloat32, DType::kInt64, DType::kInt32,
+                                             DType::kBool,    DType::kUInt8, DType::kInt8};
 
 // Dtype dispatch on element types used by the generic ops.
 template <typename F>

@@ -1,42 +1,50 @@
 // ConvTranspose (2-D, groups, dilations, strides, pads, output_padding,
-// output_shape, auto_pad, fused activation): scalar reference in plain
-// layout; each thread owns whole (batch, output channel) planes.
+// output_shape, auto_pad, fused activation) in plain layout; each thread owns
+// whole (batch, output channel) planes, scattering every input pixel through
+// the kernel. The fused activation runs the f32_vact variant chosen at load.
 #include <cstring>
+#include <memory>
+#include <string>
 
-#include "ops/activation.h"
 #include "ops/common.h"
+#include "ops/fused_activation.h"
 
 namespace slim {
 namespace {
 
-struct Deconv {
-  int64_t group = 1, kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
-  int64_t pt = 0, pl = 0, pb = 0, pr = 0, oph = 0, opw = 0;
-  int64_t oh = 0, ow = 0;
-};
-
-Deconv deconv_geometry(const Attributes& a, const Shape& x, const Shape& w) {
-  Deconv g;
+// The geometry as the convolution this op transposes: that convolution maps
+// the ConvTranspose output [N, M, out_h, out_w] (its in_h, in_w, in_c) to the
+// ConvTranspose input [N, C, H, W] (its out_c), so input pixel (iy, ix) and
+// tap (i, j) meet at output row iy * stride_h - pad_top + i * dilation_h.
+kernels::Conv2dShape deconv_geometry(const Attributes& a, const Shape& x, const Shape& w) {
   SLIM_CHECK(x.size() == 4 && w.size() == 4, a.owner(), ": only 2-D ConvTranspose is supported, got input ",
              shape_str(x), " weight ", shape_str(w));
-  g.group = a.get_int("group", 1);
-  SLIM_CHECK(g.group >= 1 && x[1] == w[0] && w[0] % g.group == 0, a.owner(), ": input channels ", x[1],
-             " do not match weight ", shape_str(w), " with group ", g.group);
-  g.kh = w[2];
-  g.kw = w[3];
+  kernels::Conv2dShape g;
+  g.groups = a.get_int("group", 1);
+  SLIM_CHECK(g.groups >= 1 && x[1] == w[0] && w[0] % g.groups == 0, a.owner(), ": input channels ", x[1],
+             " do not match weight ", shape_str(w), " with group ", g.groups);
+  g.batch = x[0];
+  g.out_c = x[1];
+  g.in_c = w[1] * g.groups;
+  g.kernel_h = w[2];
+  g.kernel_w = w[3];
   const auto s = a.get_ints("strides", {1, 1}), d = a.get_ints("dilations", {1, 1});
   const auto op = a.get_ints("output_padding", {0, 0});
   auto p = a.get_ints("pads", {0, 0, 0, 0});
   SLIM_CHECK(s.size() == 2 && d.size() == 2 && op.size() == 2 && p.size() == 4, a.owner(),
              ": strides/dilations/output_padding/pads have wrong lengths");
-  g.sh = s[0]; g.sw = s[1]; g.dh = d[0]; g.dw = d[1]; g.oph = op[0]; g.opw = op[1];
-  const int64_t eh = (g.kh - 1) * g.dh + 1, ew = (g.kw - 1) * g.dw + 1;
+  g.stride_h = s[0];
+  g.stride_w = s[1];
+  g.dilation_h = d[0];
+  g.dilation_w = d[1];
+  const int64_t eh = (g.kernel_h - 1) * g.dilation_h + 1, ew = (g.kernel_w - 1) * g.dilation_w + 1;
   const std::string auto_pad = a.get_string("auto_pad", "NOTSET");
   const auto out_shape = a.get_ints("output_shape", {});
   if (!out_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    const int64_t th = out_shape.empty() ? x[2] * g.sh : out_shape[out_shape.size() - 2];
-    const int64_t tw = out_shape.empty() ? x[3] * g.sw : out_shape.back();
-    const int64_t total_h = g.sh * (x[2] - 1) + g.oph + eh - th, total_w = g.sw * (x[3] - 1) + g.opw + ew - tw;
+    const int64_t th = out_shape.empty() ? x[2] * g.stride_h : out_shape[out_shape.size() - 2];
+    const int64_t tw = out_shape.empty() ? x[3] * g.stride_w : out_shape.back();
+    const int64_t total_h = g.stride_h * (x[2] - 1) + op[0] + eh - th;
+    const int64_t total_w = g.stride_w * (x[3] - 1) + op[1] + ew - tw;
     const bool lower = auto_pad == "SAME_LOWER";
     p = {lower ? total_h - total_h / 2 : total_h / 2, lower ? total_w - total_w / 2 : total_w / 2, 0, 0};
     p[2] = total_h - p[0];
@@ -44,30 +52,46 @@ Deconv deconv_geometry(const Attributes& a, const Shape& x, const Shape& w) {
   } else if (auto_pad == "VALID") {
     p = {0, 0, 0, 0};
   }
-  g.pt = p[0]; g.pl = p[1]; g.pb = p[2]; g.pr = p[3];
-  g.oh = g.sh * (x[2] - 1) + g.oph + eh - g.pt - g.pb;
-  g.ow = g.sw * (x[3] - 1) + g.opw + ew - g.pl - g.pr;
+  g.pad_top = p[0];
+  g.pad_left = p[1];
+  g.pad_bottom = p[2];
+  g.pad_right = p[3];
+  g.in_h = g.stride_h * (x[2] - 1) + op[0] + eh - g.pad_top - g.pad_bottom;
+  g.in_w = g.stride_w * (x[3] - 1) + op[1] + ew - g.pad_left - g.pad_right;
   return g;
 }
 
 void infer_deconv(InferContext& ctx) {
   const Shape &x = ctx.input_shape(0), &w = ctx.input_shape(1);
-  const Deconv g = deconv_geometry(ctx.attrs(), x, w);
-  if (g.oh < 1 || g.ow < 1) ctx.error("output would be empty for input ", shape_str(x));
-  ctx.set_output(0, DType::kFloat32, {x[0], w[1] * g.group, g.oh, g.ow});
+  const kernels::Conv2dShape g = deconv_geometry(ctx.attrs(), x, w);
+  if (g.in_h < 1 || g.in_w < 1) ctx.error("output would be empty for input ", shape_str(x));
+  ctx.set_output(0, DType::kFloat32, {x[0], g.in_c, g.in_h, g.in_w});
+}
+
+struct DeconvState {
+  kernels::Activation act;
+  const kernels::F32VactKernel* vact = nullptr;
+};
+
+std::shared_ptr<void> prepare_deconv(PrepareContext& ctx) {
+  auto st = std::make_shared<DeconvState>();
+  st->act = parse_fused_activation(ctx.attrs);
+  if (st->act.kind != kernels::ActKind::kNone) st->vact = ctx.use(ctx.kernels.f32_vact);
+  return st;
 }
 
 void deconv_kernel(const KernelContext& ctx) {
+  const DeconvState& st = ctx.state<DeconvState>();
   const TensorRef &xt = ctx.inputs[0], &wt = ctx.inputs[1], &yt = ctx.outputs[0];
-  const Deconv g = deconv_geometry(ctx.attrs, xt.shape, wt.shape);
-  const FusedActivation act = parse_fused_activation(ctx.attrs);
+  const kernels::Conv2dShape g = deconv_geometry(ctx.attrs, xt.shape, wt.shape);
   const int64_t n = xt.shape[0], c = xt.shape[1], h = xt.shape[2], w = xt.shape[3];
-  const int64_t m = yt.shape[1], cg = c / g.group, mg = m / g.group;
+  const int64_t m = yt.shape[1], cg = c / g.groups, mg = m / g.groups;
+  const int64_t oh = g.in_h, ow = g.in_w;
   const float* x = xt.ptr<const float>();
   const float* wp = wt.ptr<const float>();
   const float* bias = ctx.inputs.size() > 2 && ctx.inputs[2].data ? ctx.inputs[2].ptr<const float>() : nullptr;
   float* y = yt.ptr<float>();
-  const int64_t plane = g.oh * g.ow;
+  const int64_t plane = oh * ow;
   ctx.parallel_for(n * m, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / m, o = item % m, grp = o / mg, ol = o % mg;
@@ -75,22 +99,22 @@ void deconv_kernel(const KernelContext& ctx) {
       std::fill(yp, yp + plane, bias ? bias[o] : 0.0f);
       for (int64_t ci = grp * cg; ci < (grp + 1) * cg; ++ci) {
         const float* xp = x + (b * c + ci) * h * w;
-        const float* wk = wp + (ci * mg + ol) * g.kh * g.kw;
+        const float* wk = wp + (ci * mg + ol) * g.kernel_h * g.kernel_w;
         for (int64_t iy = 0; iy < h; ++iy)
           for (int64_t ix = 0; ix < w; ++ix) {
             const float v = xp[iy * w + ix];
-            for (int64_t i = 0; i < g.kh; ++i) {
-              const int64_t oy = iy * g.sh - g.pt + i * g.dh;
-              if (oy < 0 || oy >= g.oh) continue;
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t ox = ix * g.sw - g.pl + j * g.dw;
-                if (ox < 0 || ox >= g.ow) continue;
-                yp[oy * g.ow + ox] += v * wk[i * g.kw + j];
+            for (int64_t i = 0; i < g.kernel_h; ++i) {
+              const int64_t oy = iy * g.stride_h - g.pad_top + i * g.dilation_h;
+              if (oy < 0 || oy >= oh) continue;
+              for (int64_t j = 0; j < g.kernel_w; ++j) {
+                const int64_t ox = ix * g.stride_w - g.pad_left + j * g.dilation_w;
+                if (ox < 0 || ox >= ow) continue;
+                yp[oy * ow + ox] += v * wk[i * g.kernel_w + j];
               }
             }
           }
       }
-      apply_activation(act, yp, plane);
+      if (st.vact != nullptr) kernels::activation(*st.vact, st.act, yp, yp, plane);
     }
   });
 }
@@ -98,13 +122,13 @@ void deconv_kernel(const KernelContext& ctx) {
 }  // namespace
 }  // namespace slim
 
-REGISTER_OP(ConvTranspose) {
-  using namespace slim;
+DEFINE_OP(ConvTranspose) {
   return OpDef("ConvTranspose")
       .dtypes({DType::kFloat32})
       .inputs(2, 3)
       .outputs(1)
       .layout(LayoutPolicy::kPlain)
       .infer(infer_deconv)
-      .kernel(Isa::kScalar, deconv_kernel);
+      .prepare(prepare_deconv)
+      .kernel(deconv_kernel);
 }

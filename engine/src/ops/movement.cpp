@@ -9,9 +9,6 @@
 namespace slim {
 namespace {
 
-const std::vector<DType> kAllTypes = {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kBool,
-                                      DType::kUInt8, DType::kInt8};
-
 std::vector<int64_t> strides_of(const TensorRef& t) { return logical_strides(t.shape, t.layout); }
 
 // ---- Concat ---------------------------------------------------------------
@@ -399,28 +396,27 @@ OpDef agnostic_def(const char* type, int min_in, int max_in, InferFn infer, Kern
       .layout(LayoutPolicy::kAgnostic)
       .infer(std::move(infer))
       .foldable()
-      .kernel(Isa::kScalar, std::move(kernel));
+      .kernel(std::move(kernel));
 }
 
 }  // namespace
 }  // namespace slim
 
-using slim::agnostic_def;
-REGISTER_OP(Concat) { return agnostic_def("Concat", 1, 1 << 20, slim::infer_concat, slim::concat_kernel); }
-REGISTER_OP(Split) {
-  return agnostic_def("Split", 1, 2, slim::infer_split, slim::split_kernel).outputs(1, 1 << 20);
+DEFINE_OP(Concat) { return agnostic_def("Concat", 1, 1 << 20, infer_concat, concat_kernel); }
+DEFINE_OP(Split) {
+  return agnostic_def("Split", 1, 2, infer_split, split_kernel).outputs(1, 1 << 20);
 }
-REGISTER_OP(Slice) { return agnostic_def("Slice", 3, 5, slim::infer_slice, slim::slice_kernel); }
-REGISTER_OP(Transpose) { return agnostic_def("Transpose", 1, 1, slim::infer_transpose, slim::transpose_kernel); }
-REGISTER_OP(Expand) { return agnostic_def("Expand", 2, 2, slim::infer_expand, slim::expand_kernel); }
-REGISTER_OP(Tile) { return agnostic_def("Tile", 2, 2, slim::infer_tile, slim::tile_kernel); }
-REGISTER_OP(Pad) { return agnostic_def("Pad", 1, 4, slim::infer_pad, slim::pad_kernel); }
-REGISTER_OP(DepthToSpace) {
-  return agnostic_def("DepthToSpace", 1, 1, slim::infer_depth_to_space, slim::depth_to_space_kernel);
+DEFINE_OP(Slice) { return agnostic_def("Slice", 3, 5, infer_slice, slice_kernel); }
+DEFINE_OP(Transpose) { return agnostic_def("Transpose", 1, 1, infer_transpose, transpose_kernel); }
+DEFINE_OP(Expand) { return agnostic_def("Expand", 2, 2, infer_expand, expand_kernel); }
+DEFINE_OP(Tile) { return agnostic_def("Tile", 2, 2, infer_tile, tile_kernel); }
+DEFINE_OP(Pad) { return agnostic_def("Pad", 1, 4, infer_pad, pad_kernel); }
+DEFINE_OP(DepthToSpace) {
+  return agnostic_def("DepthToSpace", 1, 1, infer_depth_to_space, depth_to_space_kernel);
 }
-REGISTER_OP(SpaceToDepth) {
-  return agnostic_def("SpaceToDepth", 1, 1, slim::infer_space_to_depth, slim::space_to_depth_kernel);
+DEFINE_OP(SpaceToDepth) {
+  return agnostic_def("SpaceToDepth", 1, 1, infer_space_to_depth, space_to_depth_kernel);
 }
-REGISTER_OP(Gather) {
-  return agnostic_def("Gather", 2, 2, slim::infer_gather, slim::gather_kernel).layout(slim::LayoutPolicy::kPlain);
+DEFINE_OP(Gather) {
+  return agnostic_def("Gather", 2, 2, infer_gather, gather_kernel).layout(LayoutPolicy::kPlain);
 }

@@ -1,14 +1,20 @@
-// Pooling: MaxPool, AveragePool (N-D; 2-D runs NHWC with the channel vector as
-// the inner loop), GlobalAveragePool and GlobalMaxPool.
+// Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool. 2-D
+// windows on NHWC activations and all global pools run the kernels library's
+// pooling variants chosen at load; other ranks (1-D, 3-D) and a plain 2-D
+// input (a constant) walk the window directly.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "ops/common.h"
 
 namespace slim {
 namespace {
 
-// N-D geometry (spatial dims only); the 2-D case has an NHWC fast path.
+// N-D geometry (spatial dims only) with auto_pad resolved for one input shape.
 struct PoolGeometry {
   std::vector<int64_t> k, s, d, pb, pe, out;
   bool ceil_mode = false, count_include_pad = false;
@@ -19,7 +25,7 @@ int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t d, const PoolGeometry
   const int64_t eff = (k - 1) * d + 1;
   if (g.auto_pad == "VALID") {
     pb = pe = 0;
-    return (in - eff) / s + 1;
+    return in < eff ? 0 : (in - eff) / s + 1;
   }
   if (g.auto_pad == "SAME_UPPER" || g.auto_pad == "SAME_LOWER") {
     const int64_t out = (in + s - 1) / s;
@@ -71,6 +77,30 @@ void infer_pool(InferContext& ctx) {
   ctx.set_output(0, DType::kFloat32, out);
 }
 
+// The variants of both pools are kept: MaxPool uses one, AveragePool the other.
+struct PoolState {
+  const kernels::F32MaxPoolKernel* max_pool = nullptr;
+  const kernels::F32AvgPoolKernel* avg_pool = nullptr;
+  const kernels::F32GlobalMaxPoolKernel* global_max_pool = nullptr;
+  const kernels::F32GlobalAvgPoolKernel* global_avg_pool = nullptr;
+};
+
+template <bool kMax>
+std::shared_ptr<void> prepare_pool(PrepareContext& ctx) {
+  auto st = std::make_shared<PoolState>();
+  if (kMax) st->max_pool = ctx.use(ctx.kernels.f32_maxpool);
+  else st->avg_pool = ctx.use(ctx.kernels.f32_avgpool);
+  return st;
+}
+
+template <bool kMax>
+std::shared_ptr<void> prepare_global(PrepareContext& ctx) {
+  auto st = std::make_shared<PoolState>();
+  if (kMax) st->global_max_pool = ctx.use(ctx.kernels.f32_gmaxpool);
+  else st->global_avg_pool = ctx.use(ctx.kernels.f32_gavgpool);
+  return st;
+}
+
 // Window divisor for AveragePool at window start `start` along one dim.
 int64_t window_count(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pb, int64_t pe, bool include_pad) {
   const int64_t lo = include_pad ? -pb : 0, hi = include_pad ? in + pe : in;
@@ -82,49 +112,7 @@ int64_t window_count(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pb
   return c;
 }
 
-template <bool kMax>
-void pool_2d(const KernelContext& ctx, const PoolGeometry& g) {
-  const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0];
-  const int64_t n = xt.shape[0], c = xt.shape[1], h = xt.shape[2], w = xt.shape[3];
-  const int64_t oh = g.out[0], ow = g.out[1];
-  const auto xs = logical_strides(xt.shape, xt.layout), ys = logical_strides(yt.shape, yt.layout);
-  const float* x = xt.ptr<const float>();
-  float* y = yt.ptr<float>();
-  ctx.parallel_for(n * oh, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> acc(static_cast<size_t>(c));
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t b = row / oh, oy = row % oh;
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        std::fill(acc.begin(), acc.end(), kMax ? -std::numeric_limits<float>::infinity() : 0.0f);
-        const int64_t y0 = oy * g.s[0] - g.pb[0], x0 = ox * g.s[1] - g.pb[1];
-        for (int64_t i = 0; i < g.k[0]; ++i) {
-          const int64_t iy = y0 + i * g.d[0];
-          if (iy < 0 || iy >= h) continue;
-          for (int64_t j = 0; j < g.k[1]; ++j) {
-            const int64_t ix = x0 + j * g.d[1];
-            if (ix < 0 || ix >= w) continue;
-            const float* xp = x + b * xs[0] + iy * xs[2] + ix * xs[3];
-            for (int64_t ch = 0; ch < c; ++ch) {
-              const float v = xp[ch * xs[1]];
-              if constexpr (kMax) acc[ch] = (v > acc[ch] || v != v) ? v : acc[ch];
-              else acc[ch] += v;
-            }
-          }
-        }
-        float scale = 1.0f;
-        if (!kMax) {
-          const int64_t divisor = window_count(y0, g.k[0], g.d[0], h, g.pb[0], g.pe[0], g.count_include_pad) *
-                                  window_count(x0, g.k[1], g.d[1], w, g.pb[1], g.pe[1], g.count_include_pad);
-          scale = divisor > 0 ? 1.0f / static_cast<float>(divisor) : 0.0f;
-        }
-        float* yp = y + b * ys[0] + oy * ys[2] + ox * ys[3];
-        for (int64_t ch = 0; ch < c; ++ch) yp[ch * ys[1]] = kMax ? acc[ch] : acc[ch] * scale;
-      }
-    }
-  });
-}
-
-// Any number of spatial dims, plain layout (rank != 4 is never NHWC).
+// Any number of spatial dims, plain layout.
 template <bool kMax>
 void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
   const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0];
@@ -173,9 +161,37 @@ void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
 
 template <bool kMax>
 void pool_kernel(const KernelContext& ctx) {
-  const PoolGeometry g = resolve(ctx.attrs, ctx.inputs[0].shape);
-  if (g.k.size() == 2) pool_2d<kMax>(ctx, g);
-  else pool_nd<kMax>(ctx, g);
+  const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
+  const PoolGeometry g = resolve(ctx.attrs, x.shape);
+  if (g.k.size() != 2 || x.layout != Layout::kNhwc || y.layout != Layout::kNhwc) return pool_nd<kMax>(ctx, g);
+  if (y.numel() == 0) return;
+  kernels::Pool2dShape s;
+  s.batch = x.shape[0];
+  s.channels = x.shape[1];
+  s.in_h = x.shape[2];
+  s.in_w = x.shape[3];
+  s.kernel_h = g.k[0];
+  s.kernel_w = g.k[1];
+  s.stride_h = g.s[0];
+  s.stride_w = g.s[1];
+  s.dilation_h = g.d[0];
+  s.dilation_w = g.d[1];
+  s.pad_top = g.pb[0];
+  s.pad_left = g.pb[1];
+  s.pad_bottom = g.pe[0];
+  s.pad_right = g.pe[1];
+  // auto_pad SAME has already fixed the output size through its pads.
+  s.ceil_mode = g.ceil_mode && g.auto_pad == "NOTSET";
+  s.count_include_pad = g.count_include_pad;
+  SLIM_CHECK(s.out_h() == g.out[0] && s.out_w() == g.out[1], ctx.attrs.owner(), ": pooled size ", s.out_h(), "x",
+             s.out_w(), " differs from the planned ", g.out[0], "x", g.out[1]);
+  const PoolState& st = ctx.state<PoolState>();
+  const float* xp = x.ptr<const float>();
+  float* yp = y.ptr<float>();
+  ctx.parallel_for(s.out_rows(), 1, [&](int64_t b, int64_t e) {
+    if (kMax) kernels::max_pool2d(*st.max_pool, s, xp, yp, {b, e});
+    else kernels::avg_pool2d(*st.avg_pool, s, xp, yp, {b, e});
+  });
 }
 
 void infer_global(InferContext& ctx) {
@@ -190,55 +206,47 @@ template <bool kMax>
 void global_kernel(const KernelContext& ctx) {
   const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0];
   const int64_t n = xt.shape[0], c = xt.shape[1], spatial = xt.numel() / std::max<int64_t>(1, n * c);
+  const PoolState& st = ctx.state<PoolState>();
   const float* x = xt.ptr<const float>();
   float* y = yt.ptr<float>();  // [N, C, 1...]: identical memory in either layout
-  const bool nhwc = xt.layout == Layout::kNhwc && xt.rank() == 4;
-  ctx.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      float* yp = y + b * c;
-      if (nhwc) {
-        // Sum whole channel vectors pixel by pixel: contiguous and vectorizable.
-        const float* xp = x + b * spatial * c;
-        for (int64_t ch = 0; ch < c; ++ch) yp[ch] = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
-        for (int64_t p = 0; p < spatial; ++p)
-          for (int64_t ch = 0; ch < c; ++ch) {
-            const float v = xp[p * c + ch];
-            if constexpr (kMax) yp[ch] = (v > yp[ch] || v != v) ? v : yp[ch];
-            else yp[ch] += v;
-          }
-      } else {
-        for (int64_t ch = 0; ch < c; ++ch) {
-          const float* xp = x + (b * c + ch) * spatial;
-          float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
-          for (int64_t p = 0; p < spatial; ++p) {
-            if constexpr (kMax) acc = (xp[p] > acc || xp[p] != xp[p]) ? xp[p] : acc;
-            else acc += xp[p];
-          }
-          yp[ch] = acc;
-        }
-      }
-      if (!kMax)
-        for (int64_t ch = 0; ch < c; ++ch) yp[ch] /= static_cast<float>(spatial);
-    }
-  });
+  if (spatial == 0) {
+    // No pixel: the max of nothing, and the mean 0 / 0.
+    std::fill(y, y + yt.numel(), kMax ? -std::numeric_limits<float>::infinity() : std::nanf(""));
+    return;
+  }
+  const auto pool = [&](int64_t batch, int64_t channels, const float* in, float* out, kernels::Range range) {
+    if (kMax) kernels::global_max_pool(*st.global_max_pool, batch, spatial, channels, in, out, range);
+    else kernels::global_avg_pool(*st.global_avg_pool, batch, spatial, channels, in, out, range);
+  };
+  if (xt.layout == Layout::kNhwc && xt.rank() == 4) {
+    // [N, H * W, C]: whole channel vectors per pixel; threads split channels,
+    // so a batch of one still runs in parallel.
+    ctx.parallel_for(c, 64, [&](int64_t b, int64_t e) { pool(n, c, x, y, {b, e}); });
+    return;
+  }
+  // Plain [N * C, spatial] is the one-channel case with N * C images; threads split the images.
+  ctx.parallel_for(n * c, 1, [&](int64_t b, int64_t e) { pool(e - b, 1, x + b * spatial, y + b, {0, 1}); });
 }
 
-OpDef pool_def(const char* type, InferFn infer, KernelFn fn) {
+OpDef pool_def(const char* type, InferFn infer, PrepareFn prepare, KernelFn fn) {
   return OpDef(type)
       .dtypes({DType::kFloat32})
       .inputs(1)
       .outputs(1)
       .layout(LayoutPolicy::kNhwc)
       .infer(std::move(infer))
-      .kernel(Isa::kScalar, std::move(fn));
+      .prepare(std::move(prepare))
+      .kernel(std::move(fn));
 }
 
 }  // namespace
 }  // namespace slim
 
-REGISTER_OP(MaxPool) { return slim::pool_def("MaxPool", slim::infer_pool, slim::pool_kernel<true>); }
-REGISTER_OP(AveragePool) { return slim::pool_def("AveragePool", slim::infer_pool, slim::pool_kernel<false>); }
-REGISTER_OP(GlobalAveragePool) {
-  return slim::pool_def("GlobalAveragePool", slim::infer_global, slim::global_kernel<false>);
+DEFINE_OP(MaxPool) { return pool_def("MaxPool", infer_pool, prepare_pool<true>, pool_kernel<true>); }
+DEFINE_OP(AveragePool) { return pool_def("AveragePool", infer_pool, prepare_pool<false>, pool_kernel<false>); }
+DEFINE_OP(GlobalAveragePool) {
+  return pool_def("GlobalAveragePool", infer_global, prepare_global<false>, global_kernel<false>);
 }
-REGISTER_OP(GlobalMaxPool) { return slim::pool_def("GlobalMaxPool", slim::infer_global, slim::global_kernel<true>); }
+DEFINE_OP(GlobalMaxPool) {
+  return pool_def("GlobalMaxPool", infer_global, prepare_global<true>, global_kernel<true>);
+}

@@ -120,24 +120,23 @@ OpDef reduce_def(const char* type, KernelFn fn) {
       .outputs(1)
       .layout(LayoutPolicy::kAgnostic)
       .infer(infer_reduce)
-      .kernel(Isa::kScalar, std::move(fn));
+      .kernel(std::move(fn));
 }
 
 }  // namespace
 }  // namespace slim
 
-using slim::Reduce;
-REGISTER_OP(ReduceMean) { return slim::reduce_def("ReduceMean", slim::reduce_kernel<Reduce::kMean>); }
-REGISTER_OP(ReduceSum) { return slim::reduce_def("ReduceSum", slim::reduce_kernel<Reduce::kSum>); }
-REGISTER_OP(ReduceMax) { return slim::reduce_def("ReduceMax", slim::reduce_kernel<Reduce::kMax>); }
-REGISTER_OP(ReduceMin) { return slim::reduce_def("ReduceMin", slim::reduce_kernel<Reduce::kMin>); }
-REGISTER_OP(ReduceProd) { return slim::reduce_def("ReduceProd", slim::reduce_kernel<Reduce::kProd>); }
-REGISTER_OP(ReduceL2) { return slim::reduce_def("ReduceL2", slim::reduce_kernel<Reduce::kL2>); }
-REGISTER_OP(ReduceL1) { return slim::reduce_def("ReduceL1", slim::reduce_kernel<Reduce::kL1>); }
-REGISTER_OP(ReduceLogSum) { return slim::reduce_def("ReduceLogSum", slim::reduce_kernel<Reduce::kLogSum>); }
-REGISTER_OP(ReduceLogSumExp) {
-  return slim::reduce_def("ReduceLogSumExp", slim::reduce_kernel<Reduce::kLogSumExp>);
+DEFINE_OP(ReduceMean) { return reduce_def("ReduceMean", reduce_kernel<Reduce::kMean>); }
+DEFINE_OP(ReduceSum) { return reduce_def("ReduceSum", reduce_kernel<Reduce::kSum>); }
+DEFINE_OP(ReduceMax) { return reduce_def("ReduceMax", reduce_kernel<Reduce::kMax>); }
+DEFINE_OP(ReduceMin) { return reduce_def("ReduceMin", reduce_kernel<Reduce::kMin>); }
+DEFINE_OP(ReduceProd) { return reduce_def("ReduceProd", reduce_kernel<Reduce::kProd>); }
+DEFINE_OP(ReduceL2) { return reduce_def("ReduceL2", reduce_kernel<Reduce::kL2>); }
+DEFINE_OP(ReduceL1) { return reduce_def("ReduceL1", reduce_kernel<Reduce::kL1>); }
+DEFINE_OP(ReduceLogSum) { return reduce_def("ReduceLogSum", reduce_kernel<Reduce::kLogSum>); }
+DEFINE_OP(ReduceLogSumExp) {
+  return reduce_def("ReduceLogSumExp", reduce_kernel<Reduce::kLogSumExp>);
 }
-REGISTER_OP(ReduceSumSquare) {
-  return slim::reduce_def("ReduceSumSquare", slim::reduce_kernel<Reduce::kSumSquare>);
+DEFINE_OP(ReduceSumSquare) {
+  return reduce_def("ReduceSumSquare", reduce_kernel<Reduce::kSumSquare>);
 }

@@ -161,13 +161,12 @@ void resize_kernel(const KernelContext& ctx) {
 }  // namespace
 }  // namespace slim
 
-REGISTER_OP(Resize) {
-  using namespace slim;
+DEFINE_OP(Resize) {
   return OpDef("Resize")
       .dtypes({DType::kFloat32, DType::kInt64, DType::kInt32, DType::kUInt8, DType::kInt8})
       .inputs(1, 4)
       .outputs(1)
       .layout(LayoutPolicy::kAgnostic)
       .infer(infer_resize)
-      .kernel(Isa::kScalar, resize_kernel);
+      .kernel(resize_kernel);
 }

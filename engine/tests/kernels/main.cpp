@@ -1,8 +1,16 @@
-// Runs every registered kernel test on every ISA variant this CPU can execute.
+// Runs every kernel test of test_list.h on every variant of its family in
+// kernel_list.h that this CPU runs.
+//
+//   slim_kernels_test [--isa scalar|avx2|avx512] [filter]
+//
+// --isa runs only the variants of that ISA (exit code 77, "skipped", when the
+// CPU lacks it); `filter` is a substring of "<variant>/<test>".
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "test_util.h"
 
@@ -12,11 +20,6 @@ namespace {
 int g_failures = 0;
 int g_reported = 0;
 }  // namespace
-
-std::vector<TestCase>& registry() {
-  static std::vector<TestCase> cases;
-  return cases;
-}
 
 void record_failure(const std::string& message) {
   ++g_failures;
@@ -31,7 +34,8 @@ bool expect_close(const std::string& what, const float* got, const double* ref, 
   int64_t bad = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double err = std::fabs(static_cast<double>(got[i]) - ref[i]);
-    if (!(err <= rtol * std::fabs(ref[i]) + atol[i])) {  // negated so NaN fails
+    // Negated so NaN fails; equality first so that matching infinities pass.
+    if (!(static_cast<double>(got[i]) == ref[i] || err <= rtol * std::fabs(ref[i]) + atol[i])) {
       if (bad < 3) {
         char buf[256];
         std::snprintf(buf, sizeof buf, "%s: [%lld] got %.9g, want %.9g (err %.3g, tol %.3g)", what.c_str(),
@@ -100,46 +104,110 @@ const std::vector<Activation>& epilogue_activations() {
 
 namespace {
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-bool cpu_has(slim::Isa isa) {
-  // Test-only detection (the runtime owns the real one); the builtins also
-  // check that the OS saves the wide registers.
-  switch (isa) {
-    case slim::Isa::kScalar: return true;
-    case slim::Isa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case slim::Isa::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("fma");
+using slim::Isa;
+using namespace slim::kernels;
+
+struct Variant {
+  Family family;
+  const char* name;
+  const void* kernel;
+  Isa isa;
+};
+
+struct FamilyTest {
+  Family family;
+  const char* name;
+  void (*run)(const void* kernel);
+};
+
+#define SLIM_VARIANT(family, name) Variant{Family::k##family, #name, &name, name.isa},
+const Variant kVariants[] = {SLIM_KERNELS(SLIM_VARIANT)};
+#undef SLIM_VARIANT
+
+#define SLIM_FAMILY_TEST(family, name) \
+  FamilyTest{Family::k##family, #name, [](const void* k) { test::name(*static_cast<const family##Kernel*>(k)); }},
+const FamilyTest kFamilyTests[] = {SLIM_KERNEL_TESTS(SLIM_FAMILY_TEST)};
+#undef SLIM_FAMILY_TEST
+
+struct GeneralTest {
+  const char* name;
+  void (*run)();
+};
+
+#define SLIM_GENERAL_TEST(name) GeneralTest{#name, &test::name},
+const GeneralTest kGeneralTests[] = {SLIM_KERNEL_GENERAL_TESTS(SLIM_GENERAL_TEST)};
+#undef SLIM_GENERAL_TEST
+
+bool matches(const char* filter, const std::string& id) { return filter == nullptr || id.find(filter) != std::string::npos; }
+
+template <class Fn>
+void run_one(const std::string& id, Fn&& fn) {
+  const int before = test::failure_count();
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    test::record_failure(id + ": unexpected exception: " + e.what());
   }
-  return false;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("[ %s ] %s (%.0f ms)\n", test::failure_count() == before ? " OK " : "FAIL", id.c_str(), ms);
 }
-#else
-bool cpu_has(slim::Isa isa) { return isa == slim::Isa::kScalar; }
-#endif
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::fprintf(stderr, "error: %s\nusage: slim_kernels_test [--isa scalar|avx2|avx512] [filter]\n", problem.c_str());
+  std::exit(2);
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace slim::kernels::test;
-  const char* only = argc > 1 ? argv[1] : nullptr;  // optional substring filter on test names
-  const auto start = std::chrono::steady_clock::now();
-  for (slim::Isa isa : {slim::Isa::kScalar, slim::Isa::kAvx2, slim::Isa::kAvx512}) {
-    if (!cpu_has(isa)) {
-      std::printf("[ SKIP ] isa %s: not supported by this CPU\n", slim::isa_name(isa));
-      continue;
-    }
-    for (const TestCase& tc : registry()) {
-      if (only != nullptr && std::strstr(tc.name, only) == nullptr) continue;
-      const int before = failure_count();
-      const auto t0 = std::chrono::steady_clock::now();
-      tc.fn(isa);
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("[ %s ] %s/%s (%.0f ms)\n", failure_count() == before ? " OK " : "FAIL", slim::isa_name(isa),
-                  tc.name, ms);
+  const char* filter = nullptr;
+  bool one_isa = false;
+  Isa only = Isa::kScalar;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--isa") {
+      if (i + 1 >= argc) usage("--isa needs a value");
+      const std::string name = argv[++i];
+      bool known = false;
+      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+        if (name == slim::isa_name(isa)) {
+          only = isa;
+          known = true;
+        }
+      }
+      if (!known) usage("unknown ISA '" + name + "'");
+      one_isa = true;
+    } else if (filter == nullptr && arg.rfind("--", 0) != 0) {
+      filter = argv[i];
+    } else {
+      usage("unexpected argument " + arg);
     }
   }
+  const Isa cpu = cpu_isa();
+  if (one_isa && static_cast<int>(only) > static_cast<int>(cpu)) {
+    std::printf("[ SKIP ] isa %s: this CPU runs at most %s\n", slim::isa_name(only), slim::isa_name(cpu));
+    return 77;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  int variants_run = 0;
+  for (const Variant& v : kVariants) {
+    if (one_isa ? v.isa != only : static_cast<int>(v.isa) > static_cast<int>(cpu)) continue;
+    bool any = false;
+    for (const FamilyTest& t : kFamilyTests) {
+      if (t.family != v.family) continue;
+      const std::string id = std::string(v.name) + "/" + t.name;
+      if (!matches(filter, id)) continue;
+      any = true;
+      run_one(id, [&] { t.run(v.kernel); });
+    }
+    if (!any && filter == nullptr) test::record_failure(std::string(v.name) + ": no test in test_list.h runs it");
+    variants_run += any ? 1 : 0;
+  }
+  for (const GeneralTest& t : kGeneralTests) {
+    if (matches(filter, t.name)) run_one(t.name, t.run);
+  }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%d failure(s), %.1f s\n", failure_count(), s);
-  return failure_count() == 0 ? 0 : 1;
+  std::printf("%d variant(s) tested, %d failure(s), %.1f s\n", variants_run, test::failure_count(), s);
+  return test::failure_count() == 0 ? 0 : 1;
 }

@@ -1,5 +1,5 @@
-// Minimal test harness for slim_kernels: every test runs once per ISA the
-// running CPU supports and compares against double-precision references.
+// Minimal test harness for slim_kernels: family tests run once per variant
+// (see test_list.h) and compare against double-precision references.
 #pragma once
 
 #include <cmath>
@@ -12,26 +12,20 @@
 
 #include "core/isa.h"
 #include "kernels/kernels.h"
+#include "test_list.h"
 
 namespace slim::kernels::test {
 
-using TestFn = void (*)(Isa isa);
+#define SLIM_DECLARE_KERNEL_TEST(family, name) void name(const family##Kernel& kernel);
+#define SLIM_DECLARE_GENERAL_TEST(name) void name();
+SLIM_KERNEL_TESTS(SLIM_DECLARE_KERNEL_TEST)
+SLIM_KERNEL_GENERAL_TESTS(SLIM_DECLARE_GENERAL_TEST)
+#undef SLIM_DECLARE_KERNEL_TEST
+#undef SLIM_DECLARE_GENERAL_TEST
 
-struct TestCase {
-  const char* name;
-  TestFn fn;
-};
-
-std::vector<TestCase>& registry();
-
-struct Register {
-  Register(const char* name, TestFn fn) { registry().push_back({name, fn}); }
-};
-
-#define KERNELS_TEST(name)                                              \
-  static void name(slim::Isa isa);                                      \
-  static const slim::kernels::test::Register name##_registered(#name, name); \
-  static void name([[maybe_unused]] slim::Isa isa)
+// Defines a test of test_list.h; `kernel` is the variant under test.
+#define KERNEL_TEST(family, name) void name([[maybe_unused]] const family##Kernel& kernel)
+#define GENERAL_TEST(name) void name()
 
 // Failure bookkeeping: a test reports failures and keeps going so one run shows all of them.
 void record_failure(const std::string& message);

@@ -13,9 +13,9 @@ from compression.distillation import (
     LogitDistillation,
     MutualLearning,
     MutualPair,
-    load_teacher,
     soft_kl,
 )
+from experiments.teacher import load_teacher
 from experiments.training import fit
 from tests.training.conftest import make_bundle, tiny_model, train_cfg
 

@@ -63,7 +63,7 @@ def zero_head(attn: MultiHeadSelfAttention, head: int) -> None:
     with torch.no_grad():
         attn.qkv.weight[rows] = 0
         attn.qkv.bias[rows] = 0
-        attn.proj.weight[:, proj_columns(attn, [head])] = 0
+        attn.proj.weight[:, proj_columns(attn.head_layout(), [head])] = 0
 
 
 def test_removed_head_leaves_the_other_heads_output_unchanged():
@@ -73,7 +73,7 @@ def test_removed_head_leaves_the_other_heads_output_unchanged():
     x = torch.randn(2, GRID * GRID, 16)
     silenced = copy.deepcopy(attn)
     with torch.no_grad():
-        silenced.proj.weight[:, proj_columns(attn, [1])] = 0
+        silenced.proj.weight[:, proj_columns(attn.head_layout(), [1])] = 0
     table = attn.bias.table.detach().clone()
     remove_heads(attn, [1])
     assert (attn.num_heads, attn.split, attn.bias.num_heads) == (3, [9, 9, 15], 3)
@@ -155,7 +155,7 @@ def test_unknown_attention_bias_keeps_heads_and_a_layer_ratio_on_it_fails():
     net.attn.bias = ZeroBias()
     result = prune_structured(net, x, 0.0, head_ratio=0.5)
     assert result.model.attn.num_heads == 4
-    assert "ZeroBias has no head pruner" in result.heads_kept["attn"]
+    assert "ZeroBias declares no per-head parameters" in result.heads_kept["attn"]
     with pytest.raises(PruningError, match="layer 'attn' cannot be pruned.*ZeroBias"):
         prune_structured(net, x, 0.0, layer_ratios={"attn": 0.5})
 

@@ -4,7 +4,6 @@ model that evaluates, and pruned results rebuild from the run directory."""
 from __future__ import annotations
 
 import copy
-import importlib
 from dataclasses import dataclass
 
 import pytest
@@ -14,17 +13,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from compression.pruning import overall_sparsity
 from configs.schema import ModelConfig
-from experiments.compress_methods import COMPRESS_METHODS, CompressContext
+from experiments.compress_methods import COMPRESS_METHODS, CompressContext, validate_compress
 from experiments.compress_methods.prune_common import SHAPES_FILE
 from experiments.models import build_model
 from experiments.runs import RunDir
 from experiments.training import evaluate
 from tests.training.conftest import train_cfg
-
-# importing a method module registers it (the registry's import_methods may not list them yet)
-for _module in ("distill_dml", "distill_feature", "distill_logit", "prune_structured", "prune_unstructured",
-                "slimming"):
-    importlib.import_module(f"experiments.compress_methods.{_module}")
 
 SIZE, CLASSES = 16, 4
 
@@ -115,11 +109,29 @@ def test_distillation_methods_train_a_student(tmp_path, method, options):
     assert not any(k.startswith("adapters") for k in model.state_dict())
 
 
-def test_unknown_option_is_named_before_work(tmp_path):
+def test_unknown_option_is_named_with_the_valid_ones_before_work(tmp_path):
     ctx = _context(tmp_path, "prune_structured", {"ratoi": 0.5})
-    with pytest.raises(ValueError, match=r"unknown keys \['ratoi'\]"):
+    with pytest.raises(ValueError, match=r"compress\.options\.ratoi: .*Did you mean: ratio.*Valid keys: .*round_to"):
+        validate_compress(ctx.cfg)
+    with pytest.raises(ValueError, match="ratoi"):
         COMPRESS_METHODS.get("prune_structured").prepare(ctx)
     assert not (tmp_path / SHAPES_FILE).exists()
+
+
+@pytest.mark.parametrize(("method", "option"), [("distill_dml", "teacher"), ("prune_unstructured", "ratio"),
+                                                ("distill_logit", "feature_pairs")])
+def test_each_method_accepts_only_its_own_options(tmp_path, method, option):
+    with pytest.raises(ValueError, match=f"compress.options.{option}: not a setting of compress method '{method}'"):
+        validate_compress(_context(tmp_path, method, {option: 1}).cfg)
+
+
+def test_every_method_registers_a_dataclass_of_options_with_defaults():
+    import dataclasses
+
+    for name in COMPRESS_METHODS:
+        options = COMPRESS_METHODS.get(name).options
+        assert dataclasses.is_dataclass(options), name
+        options()  # every setting has a default: a method runs from its YAML file alone
 
 
 def test_distillation_without_teacher_is_explained(tmp_path):

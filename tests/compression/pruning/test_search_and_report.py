@@ -84,13 +84,3 @@ def test_report_counts_macs_params_and_sparsity(cnn):
     assert sparse_report.sparsity == pytest.approx(0.5, abs=1e-3)
     assert sparse_report.macs_after == sparse_report.macs_before  # dense MACs: zeros are not skipped
     assert sparse_report.as_dict()["speedup"] is None
-
-
-def test_engine_latency_measures_the_pruned_model_on_the_bundled_engine(cnn):
-    from compression.pruning import engine_latency
-
-    x = small_input()
-    measure = engine_latency(x, warmup=1, runs=3)
-    pruned = prune_structured(cnn, x, 0.5).model
-    dense_ms, pruned_ms = measure(cnn), measure(pruned)
-    assert dense_ms > 0 and pruned_ms > 0

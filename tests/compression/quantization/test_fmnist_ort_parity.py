@@ -131,7 +131,7 @@ def test_onnxruntime_top1_equals_fake_quant_top1_on_fashion_mnist(tmp_path, trai
     ort_top1 = 100.0 * float(np.mean(ort_pred == labels))
     torch_top1 = 100.0 * float(np.mean(torch_pred == labels))
     agreement = float(np.mean(ort_pred == torch_pred))
-    # `python -m compression.quantization.parity` names the first layer that diverges
+    # `python -m experiments.parity` names the first layer that diverges
     assert abs(ort_top1 - torch_top1) <= MAX_TOP1_DIFF_PP, (
         f"{family} per_channel={per_channel}: ORT {ort_top1:.2f}% vs fake-quant {torch_top1:.2f}% "
         f"(predictions agree on {agreement:.1%})"

@@ -134,15 +134,14 @@ def test_cle_finds_and_equalizes_pairs_in_the_zoo_mobilenetv2():
 
 def test_ptq_method_passes_the_relu6_option_and_records_what_cle_did():
     from configs.schema import register_configs
-    from experiments.compress_methods import CompressContext
+    from experiments.compress_methods import CompressContext, validate_compress
     from experiments.compress_methods.ptq import prepare
-    from experiments.compress_methods.quant_config import build_quant_config
 
     register_configs()
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("compress", overrides=["compress=ptq", "compress.ptq.cross_layer_equalization=true",
                                              "compress.ptq.cle_relu6_to_relu=true"])
-    ctx = CompressContext(cfg, inverted_residual(), build_quant_config(cfg.compress), torch.randn(2, 1, 6, 6))
+    ctx = CompressContext(cfg, inverted_residual(), validate_compress(cfg), torch.randn(2, 1, 6, 6))
     prepare(ctx)
     assert ctx.info["cle_pairs"] == 2 and ctx.info["cle_relu6_replaced"] == 2 and ctx.info["cle_skipped_relu6"] == 0
 

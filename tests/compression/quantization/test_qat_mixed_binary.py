@@ -8,7 +8,7 @@ from compression.quantization.binary import BinaryWeight, binarize_model
 from compression.quantization.insert import UnsupportedLayerError
 from compression.quantization.mixed_precision import Sensitivity, assign_bits, layer_sensitivity
 from compression.quantization.modules import QuantizedLayer
-from compression.quantization.qat import FreezeBatchNorm, QuantizedConvBn, attach_batchnorm, distillation_loss
+from compression.quantization.qat import FreezeBatchNorm, QuantizedConvBn, attach_batchnorm
 from tests.compression.quantization.helpers import SmallNet, randomize_bn
 
 W8 = TensorQuant(QuantSpec(8, True, True, per_channel=True))
@@ -71,15 +71,6 @@ def test_freezing_folds_bn_into_the_trained_weight():
     assert convbn.layer.weight.grad is not None and convbn.bn.bias.grad is not None
     FreezeBatchNorm(0).on_epoch_start(1, q)  # idempotent
     torch.testing.assert_close(convbn.layer.weight.detach(), folded_w)
-
-
-def test_distillation_loss_is_ce_at_weight_zero_and_kl_at_one():
-    torch.manual_seed(0)
-    teacher = nn.Linear(4, 3)
-    x, y, logits = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1]), torch.randn(5, 3)
-    ce = nn.functional.cross_entropy(logits, y)
-    assert torch.isclose(distillation_loss(teacher, 0.0, 2.0)(logits, y, x), ce)
-    assert float(distillation_loss(teacher, 1.0, 2.0)(teacher(x).detach(), y, x)) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_sensitivity_table_and_budgeted_assignment():

@@ -8,12 +8,12 @@ import torch
 from onnx import helper, numpy_helper
 
 from compression.quantization import LayerOverride, QuantConfig, QuantSpec, TensorQuant, calibrate, quantize_model
-from compression.quantization.parity import METADATA_KEY, check_parity
 from configs.registry import UnknownNameError
 from export import to_onnx
-from export.qdq import QDQExportError, export_qdq
+from export.qdq import METADATA_KEY, QDQExportError, export_qdq
 from export.qdq.compact import compact
 from lightweight_models import create_model
+from measure.parity import check_parity
 from tests.compression.quantization.helpers import SmallNet, randomize_bn
 
 

@@ -1,0 +1,112 @@
+// Vectorized exp/tanh/erf, generic over a vector traits type V (VScalar,
+// VAvx2, VAvx512). Include only after the traits header of the TU's ISA: the
+// templates are instantiated per ISA, so each instantiation has its own symbol
+// and code compiled for one ISA never leaks into another.
+#pragma once
+
+#include <cmath>
+
+// Complete unrolling of loops whose trip count is a template constant, so that
+// tile arrays live in registers.
+#if defined(__GNUC__) || defined(__clang__)
+#define SLIM_UNROLL _Pragma("GCC unroll 32")
+#else
+#define SLIM_UNROLL
+#endif
+
+namespace slim::kernels {
+
+// exp(x): Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, then a
+// degree-6 polynomial (Cephes expf coefficients), about 1 ulp. The scale 2^n
+// is applied as two halves so that n in [-150, 128] stays exact: results
+// underflow gradually through the denormals and overflow to +inf like std::exp.
+template <class V>
+inline typename V::reg vexp(typename V::reg x) {
+  if constexpr (V::kExactMath) {
+    return V::exp(x);
+  } else {
+    using R = typename V::reg;
+    const R xc = V::min(V::set1(88.7228394f), V::max(V::set1(-103.972f), x));  // NaN passes through
+    const R n = V::round(V::mul(xc, V::set1(1.44269504088896341f)));
+    R r = V::fmadd(n, V::set1(-0.693359375f), xc);
+    r = V::fmadd(n, V::set1(2.12194440e-4f), r);
+    R p = V::set1(1.9875691500e-4f);
+    p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
+    p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
+    p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
+    p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
+    p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
+    p = V::fmadd(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+    const R n1 = V::round(V::mul(n, V::set1(0.5f)));
+    const R e = V::mul(V::mul(p, V::pow2(n1)), V::pow2(V::sub(n, n1)));
+    // Beyond these the true result rounds to +inf / 0.
+    const R over = V::select_lt(V::set1(88.7228394f), x, V::set1(HUGE_VALF), e);
+    return V::select_lt(x, V::set1(-103.972f), V::zero(), over);
+  }
+}
+
+template <class V>
+inline typename V::reg vsigmoid(typename V::reg x) {
+  const typename V::reg one = V::set1(1.0f);
+  return V::div(one, V::add(one, vexp<V>(V::sub(V::zero(), x))));
+}
+
+// tanh: odd polynomial below |x| = 0.625 (where 1 - 2 / (e^2x + 1) would
+// cancel), the exp form above; sign restored at the end.
+template <class V>
+inline typename V::reg vtanh(typename V::reg x) {
+  if constexpr (V::kExactMath) {
+    return V::tanh(x);
+  } else {
+    using R = typename V::reg;
+    const R one = V::set1(1.0f);
+    const R ax = V::abs(x);
+    const R e = vexp<V>(V::add(ax, ax));
+    const R big = V::sub(one, V::div(V::set1(2.0f), V::add(e, one)));
+    const R z = V::mul(ax, ax);
+    R p = V::set1(-5.70498872745e-3f);
+    p = V::fmadd(p, z, V::set1(2.06390887954e-2f));
+    p = V::fmadd(p, z, V::set1(-5.37397155531e-2f));
+    p = V::fmadd(p, z, V::set1(1.33314422036e-1f));
+    p = V::fmadd(p, z, V::set1(-3.33332819422e-1f));
+    const R small = V::fmadd(V::mul(ax, z), p, ax);
+    return V::copysign(V::select_lt(ax, V::set1(0.625f), small, big), x);
+  }
+}
+
+// erf: Taylor series (to x^11) below |x| = 0.5, Abramowitz & Stegun 7.1.26
+// above (1.5e-7 absolute); max abs error about 3e-7 in float.
+template <class V>
+inline typename V::reg verf(typename V::reg x) {
+  if constexpr (V::kExactMath) {
+    return V::erf(x);
+  } else {
+    using R = typename V::reg;
+    const R ax = V::abs(x);
+    const R z = V::mul(ax, ax);
+    R s = V::set1(-1.1283791670955126f / 1320.0f);
+    s = V::fmadd(s, z, V::set1(1.1283791670955126f / 216.0f));
+    s = V::fmadd(s, z, V::set1(-1.1283791670955126f / 42.0f));
+    s = V::fmadd(s, z, V::set1(1.1283791670955126f / 10.0f));
+    s = V::fmadd(s, z, V::set1(-1.1283791670955126f / 3.0f));
+    s = V::fmadd(s, z, V::set1(1.1283791670955126f));
+    const R small = V::mul(s, ax);
+    const R one = V::set1(1.0f);
+    const R t = V::div(one, V::fmadd(V::set1(0.3275911f), ax, one));
+    R q = V::set1(1.061405429f);
+    q = V::fmadd(q, t, V::set1(-1.453152027f));
+    q = V::fmadd(q, t, V::set1(1.421413741f));
+    q = V::fmadd(q, t, V::set1(-0.284496736f));
+    q = V::fmadd(q, t, V::set1(0.254829592f));
+    q = V::mul(q, t);
+    const R big = V::sub(one, V::mul(q, vexp<V>(V::sub(V::zero(), z))));
+    return V::copysign(V::select_lt(ax, V::set1(0.5f), small, big), x);
+  }
+}
+
+template <class V>
+inline typename V::reg vclamp01(typename V::reg x) {
+  return V::min(V::set1(1.0f), V::max(V::zero(), x));
+}
+
+}  // namespace slim::kernels

@@ -1,0 +1,44 @@
+// Every op the engine runs, grouped by the file that defines it with
+// DEFINE_OP(Type). The registry (core/op.cpp) is built from this list, and
+// engine.supported_ops() from the registry. The declarations below come from
+// the list: DEFINE_OP's definition is qualified (slim::ops::define_X), so an
+// op defined but not listed fails to compile; one listed but not defined
+// fails to link.
+#pragma once
+
+#define SLIM_OPS(X)                                                                                     \
+  /* arithmetic.cpp */ X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Mod) X(Max) X(Min) X(Sum) X(Mean)          \
+  /* argmax_argmin.cpp */ X(ArgMax) X(ArgMin)                                                         \
+  /* cast.cpp */ X(Cast) X(CastLike)                                                                  \
+  /* compare.cpp */ X(Equal) X(Less) X(Greater) X(LessOrEqual) X(GreaterOrEqual)                      \
+  /* conv.cpp */ X(Conv)                                                                              \
+  /* conv_transpose.cpp */ X(ConvTranspose)                                                           \
+  /* fill.cpp */ X(ConstantOfShape) X(Range)                                                          \
+  /* gemm.cpp */ X(Gemm)                                                                              \
+  /* identity.cpp */ X(Identity) X(Dropout)                                                           \
+  /* logical.cpp */ X(And) X(Or) X(Xor) X(Not)                                                        \
+  /* matmul.cpp */ X(MatMul)                                                                          \
+  /* movement.cpp */ X(Concat) X(Split) X(Slice) X(Transpose) X(Expand) X(Tile) X(Pad)                \
+  X(DepthToSpace) X(SpaceToDepth) X(Gather)                                                           \
+  /* normalization.cpp */ X(BatchNormalization) X(InstanceNormalization) X(LayerNormalization)        \
+  /* pool.cpp */ X(MaxPool) X(AveragePool) X(GlobalAveragePool) X(GlobalMaxPool)                      \
+  /* prelu.cpp */ X(PRelu)                                                                            \
+  /* reduce.cpp */ X(ReduceMean) X(ReduceSum) X(ReduceMax) X(ReduceMin) X(ReduceProd) X(ReduceL2)     \
+  X(ReduceL1) X(ReduceLogSum) X(ReduceLogSumExp) X(ReduceSumSquare)                                   \
+  /* reshape.cpp */ X(Reshape) X(Flatten) X(Squeeze) X(Unsqueeze)                                     \
+  /* resize.cpp */ X(Resize)                                                                          \
+  /* shape.cpp */ X(Shape) X(Size)                                                                    \
+  /* softmax.cpp */ X(Softmax) X(LogSoftmax)                                                          \
+  /* unary.cpp */ X(Relu) X(Sigmoid) X(Tanh) X(Erf) X(SiLU) X(HardSwish) X(HardSigmoid) X(LeakyRelu)  \
+  X(Gelu) X(Clip) X(Exp) X(Elu) X(Selu) X(Softplus) X(Softsign) X(Sqrt) X(Neg) X(Log) X(Abs)          \
+  X(Reciprocal) X(Floor) X(Ceil) X(Round) X(Sin) X(Cos)                                               \
+  /* where.cpp */ X(Where)
+
+namespace slim {
+class OpDef;
+namespace ops {
+#define SLIM_DECLARE_OP(type) OpDef define_##type();
+SLIM_OPS(SLIM_DECLARE_OP)
+#undef SLIM_DECLARE_OP
+}  // namespace ops
+}  // namespace slim

@@ -1,0 +1,36 @@
+// Every kernel test. X(Family, test) tests are run by main.cpp on each variant
+// of that family in kernel_list.h that the CPU runs, so a new variant is
+// tested without touching the tests; KERNELS_GENERAL(X) tests run once.
+// The declarations below come from these lists, so a test defined but not
+// listed fails to compile (-Wmissing-declarations) and one listed but not
+// defined fails to link.
+#pragma once
+
+#define SLIM_KERNEL_TESTS(X)                                   \
+  X(F32Gemm, sgemm_packed_matches_reference)                   \
+  X(F32Gemm, sgemm_unpacked_matches_reference)                 \
+  X(F32Gemm, pack_b_transposed_equals_pack_b)                  \
+  X(F32Gemm, sgemm_rejects_bad_arguments)                      \
+  X(F32Gemm, conv2d_matches_reference)                         \
+  X(F32Gemm, conv2d_rejects_bad_arguments)                     \
+  X(F32Dwconv, depthwise_conv2d_matches_reference)             \
+  X(F32Dwconv, depthwise_conv2d_rejects_bad_arguments)         \
+  X(F32MaxPool, max_pool2d_matches_reference)                  \
+  X(F32MaxPool, max_pool2d_propagates_nan)                     \
+  X(F32MaxPool, max_pool2d_rejects_bad_arguments)              \
+  X(F32AvgPool, avg_pool2d_matches_reference)                  \
+  X(F32GlobalAvgPool, global_avg_pool_matches_reference)       \
+  X(F32GlobalAvgPool, global_avg_pool_rejects_bad_arguments)   \
+  X(F32GlobalMaxPool, global_max_pool_matches_reference)       \
+  X(F32GlobalMaxPool, global_max_pool_propagates_nan)          \
+  X(F32Vact, activation_piecewise_linear)                      \
+  X(F32Vact, activation_transcendental)                        \
+  X(F32Vact, activation_erf_abs_error_below_1e6)               \
+  X(F32Vact, activation_propagates_nan_and_saturates_at_infinity) \
+  X(F32Vact, activation_rejects_bad_arguments)
+
+#define SLIM_KERNEL_GENERAL_TESTS(X)        \
+  X(kernel_names_say_dtype_op_tile_isa)     \
+  X(kernel_config_picks_the_best_variant)   \
+  X(pool2d_ceil_mode_output_size)           \
+  X(pool2d_validation_names_the_field)

@@ -1,0 +1,50 @@
+"""A PyTorch model to the files the runners read: ``<stem>.onnx`` and the engine's ``<stem>.slm``."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from export import ConversionReport
+
+
+@dataclass
+class ExportedModel:
+    onnx: Path
+    slm: Path
+    report: ConversionReport
+    input_shape: tuple[int, ...]
+
+    def model_for(self, kind: str, module: nn.Module | None = None) -> Any:
+        """What a runner of ``kind`` (``Runner.model_kind``) reads."""
+        if kind == "slm":
+            return self.slm
+        if kind == "onnx":
+            return self.onnx
+        if kind == "torch" and module is not None:
+            return module
+        raise ValueError(f"no model of kind '{kind}' here (slm, onnx{', torch' if module is not None else ''})")
+
+
+def export_model(model: nn.Module, example_input: torch.Tensor, out_dir: str | os.PathLike[str],
+                 stem: str = "model", *, dynamic_batch: bool = False, verify: bool = False,
+                 weights: str = "fp32", opset: int = 17) -> ExportedModel:
+    """Export at ``example_input``'s shape (static by default: the engine then plans once for the
+    timed shape) and convert to the engine file."""
+    import export
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # tracer warnings of zoo models (shape-dependent Python branches) say nothing about latency
+        warnings.simplefilter("ignore")
+        onnx_path = export.to_onnx(model, example_input, out / f"{stem}.onnx", dynamic_batch=dynamic_batch,
+                                   verify=verify, opset=opset)
+    report = export.convert_model(onnx_path, out / f"{stem}.slm", weights=weights)
+    return ExportedModel(onnx_path, Path(report.output), report, tuple(example_input.shape))

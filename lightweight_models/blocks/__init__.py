@@ -19,10 +19,12 @@ from lightweight_models.blocks.inverted_residual import InvertedResidual
 from lightweight_models.blocks.mobilevit import MobileViTBlock, fold_patches, unfold_patches
 from lightweight_models.blocks.se import SqueezeExcite
 from lightweight_models.blocks.shuffle import ChannelShuffle, channel_shuffle
+from lightweight_models.blocks.shuffle_choice import ShuffleChoiceUnit
 from lightweight_models.blocks.uib import UniversalInvertedBottleneck
 
 __all__ = ["ConvNormAct", "SqueezeExcite", "get_activation"]
 __all__ += ["ChannelShuffle", "channel_shuffle"]
+__all__ += ["ShuffleChoiceUnit"]
 __all__ += ["DepthwiseSeparableConv", "GhostBottleneck", "GhostModule", "InvertedResidual"]
 __all__ += ["UniversalInvertedBottleneck"]
 __all__ += ["Fire"]

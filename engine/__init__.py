@@ -25,9 +25,13 @@ except ImportError as exc:  # pragma: no cover - depends on the build state
 
 EngineError = _engine.EngineError
 __version__: str = _engine.__version__
+# Sessions with more threads are refused (each thread is an OS thread, created up front).
+MAX_THREADS: int = _engine.MAX_THREADS
+# A session refuses a model whose weights plus the activations of a run need more (the engine's default).
+DEFAULT_MAX_MEMORY_BYTES: int = _engine.DEFAULT_MAX_MEMORY_BYTES
 
-__all__ = ["EngineError", "MemoryInfo", "OpTiming", "Session", "TensorInfo", "available_isas",
-           "supported_ops", "__version__"]
+__all__ = ["DEFAULT_MAX_MEMORY_BYTES", "MAX_THREADS", "EngineError", "MemoryInfo", "OpTiming", "Session",
+           "TensorInfo", "available_isas", "supported_ops", "__version__"]
 
 
 @dataclass(frozen=True)
@@ -66,15 +70,26 @@ def _tensor_info(raw: tuple[str, list[int], list[str], str]) -> TensorInfo:
 
 
 class Session:
-    """An engine session over one model file (path) or model bytes."""
+    """An engine session over one model file (path) or model bytes.
 
-    def __init__(self, model: str | os.PathLike[str] | bytes, threads: int = 1, isa: str | None = None) -> None:
-        if not isinstance(threads, int) or threads < 1:
-            raise EngineError(f"threads must be a positive int, got {threads!r}")
+    ``threads``: 1..MAX_THREADS. ``max_memory_bytes``: a model whose weights plus the activation arena of a
+    run would need more is refused (at load for the weights, at the first run of an input shape for the
+    rest) with the amount it needs; default DEFAULT_MAX_MEMORY_BYTES (4 GiB), 0 = no cap. Model files are
+    validated field by field at load, so a corrupted or hostile file raises EngineError.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | bytes, threads: int = 1, isa: str | None = None,
+                 max_memory_bytes: int | None = None) -> None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+            raise EngineError(f"threads must be an int in 1..{MAX_THREADS}, got {threads!r}")
+        if max_memory_bytes is None:
+            max_memory_bytes = DEFAULT_MAX_MEMORY_BYTES
+        if isinstance(max_memory_bytes, bool) or not isinstance(max_memory_bytes, int) or max_memory_bytes < 0:
+            raise EngineError(f"max_memory_bytes must be an int >= 0 (0 = no cap), got {max_memory_bytes!r}")
         if isinstance(model, (bytes, bytearray, memoryview)):
-            self._sess = _engine.Session.from_bytes(bytes(model), threads, isa or "")
+            self._sess = _engine.Session.from_bytes(bytes(model), threads, isa or "", max_memory_bytes)
         else:
-            self._sess = _engine.Session(os.fspath(model), threads, isa or "")
+            self._sess = _engine.Session(os.fspath(model), threads, isa or "", max_memory_bytes)
         self.inputs: list[TensorInfo] = [_tensor_info(r) for r in self._sess.inputs]
         self.outputs: list[TensorInfo] = [_tensor_info(r) for r in self._sess.outputs]
         self._input_dtype = {i.name: i.dtype for i in self.inputs}
@@ -93,7 +108,12 @@ class Session:
         return self._sess.threads
 
     def run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> list[np.ndarray]:
-        """Runs the model; returns the requested outputs (all when None) as new arrays."""
+        """Runs the model; returns the requested outputs (all when None) as new arrays.
+
+        Every input must be fed, with the model's dtype, rank and static dims; symbolic dims that share a name
+        must agree. An empty dim (e.g. batch 0) runs and gives empty outputs, as in ONNX Runtime, where the
+        graph allows it. Any memory or byte order is accepted (copied to native C order first).
+        """
         arrays = {}
         for name, value in feeds.items():
             arr = np.asarray(value)
@@ -103,6 +123,8 @@ class Session:
                 raise EngineError(f"unknown input name '{name}' (model inputs: {known})")
             if arr.dtype.name != want:
                 raise EngineError(f"input '{name}' has dtype {arr.dtype.name}, the model expects {want}")
+            if not arr.dtype.isnative:  # '>f4' is also named float32; the engine reads native byte order
+                arr = arr.astype(arr.dtype.newbyteorder("="))
             # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
             arrays[name] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
         # The GIL is released inside: several Python threads may run one session at once.

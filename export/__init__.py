@@ -3,7 +3,9 @@ passes, and the writer of the engine's own model file.
 
 The Python API is ``export.to_onnx`` and ``export.convert_model``; the command line is
 ``python -m export.convert`` (a module of that name, which is why the function is not
-called ``convert``: importing the module would shadow it).
+called ``convert``: importing the module would shadow it). Bad input to the converter
+raises ``export.ModelFormatError`` (its subclass ``UnsupportedOpsError`` for ops the engine
+lacks); ``export.Limits`` caps what a model may make the converter read or allocate.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from typing import Any
 from export.converter import ConversionReport
 from export.converter import convert as convert_model
 from export.engine_file import EngineFileError, EngineFileSummary, load_engine_file_summary
-from export.support import UnsupportedOpsError
+from export.errors import ModelFormatError
+from export.support import EngineUnavailableError, UnsupportedOpsError
+from export.validate import Limits
 
 __all__ = [
     "ConversionReport",
     "EngineFileError",
     "EngineFileSummary",
+    "EngineUnavailableError",
     "ExportVerificationError",
+    "Limits",
+    "ModelFormatError",
     "UnsupportedOpsError",
     "convert_model",
     "load_engine_file_summary",

@@ -30,6 +30,50 @@ def evaluate(op_type: str, inputs: Arrays, attrs: dict[str, Any]) -> list[np.nda
     return EVALUATORS.get(op_type)(inputs, attrs)
 
 
+def _numel(shape: Any) -> int:
+    # exact Python ints: a hostile shape vector must not wrap around to something small
+    n = 1
+    for d in shape:
+        if int(d) < 0:
+            raise ValueError(f"negative dimension {int(d)} in {[int(v) for v in shape]}")
+        n *= int(d)
+    return n
+
+
+def result_elements(op_type: str, x: Arrays, attrs: dict[str, Any]) -> int:
+    """An upper bound of the result's element count, found without computing the result.
+
+    Most ops make at most as many elements as they are given; the ones whose output size is set by the
+    *values* of an input (a shape, repeats, a range) or by broadcasting are sized here, so that a graph
+    cannot make constant folding allocate without bound.
+    """
+    arrays = [a for a in x if a is not None]
+    given = sum(a.size for a in arrays)
+    if op_type == "ConstantOfShape":
+        return _numel(np.asarray(x[0]).reshape(-1))
+    if op_type == "Expand":
+        target = [int(d) for d in np.asarray(x[1]).reshape(-1)]
+        _numel(target)  # negative dims
+        return _numel(np.broadcast_shapes(x[0].shape, tuple(target)))
+    if op_type == "Tile":
+        reps = [int(r) for r in np.asarray(x[1]).reshape(-1)]
+        if len(reps) != x[0].ndim:
+            raise ValueError(f"Tile repeats {reps} do not match the input rank {x[0].ndim}")
+        return _numel(d * r for d, r in zip(x[0].shape, reps)) if _numel(reps) else 0
+    if op_type == "Range":
+        start, limit, delta = (float(np.asarray(a).reshape(-1)[0]) for a in x[:3])
+        if not all(np.isfinite([start, limit, delta])) or delta == 0:
+            raise ValueError(f"Range({start}, {limit}, {delta}) has no finite length")
+        return max(int(np.ceil((limit - start) / delta)), 0)
+    if op_type == "Gather":
+        axis = int(attrs.get("axis", 0))
+        rest = [d for i, d in enumerate(x[0].shape) if i != axis % max(x[0].ndim, 1)]
+        return x[1].size * _numel(rest)
+    if len(arrays) > 1 and op_type not in ("Concat", "Reshape", "Slice", "Squeeze", "Unsqueeze"):
+        return max(_numel(np.broadcast_shapes(*(a.shape for a in arrays))), given)
+    return given
+
+
 def _op(*names: str) -> Callable[[Evaluator], Evaluator]:
     def deco(fn: Evaluator) -> Evaluator:
         for n in names:

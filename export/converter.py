@@ -11,9 +11,18 @@ import onnx
 import onnx.version_converter
 
 from export import ir
-from export.engine_file import load_engine_file_summary, write_engine_file
-from export.passes import PassResult, run_pipeline
-from export.support import SupportMatrix, check_supported, engine_supported_ops
+from export.atomic import write_atomically
+from export.engine_file import EngineFileError, load_engine_file_summary, serialize
+from export.errors import ModelFormatError
+from export.passes import PASSES, PassResult, run_pipeline
+from export.support import (
+    SupportMatrix,
+    UnsupportedOpsError,
+    check_supported,
+    engine_refusal,
+    engine_supported_ops,
+)
+from export.validate import Limits, check_inferred, check_with_onnx, read_model, validate_model
 
 WEIGHT_FORMATS = ("fp32", "fp16")
 TARGET_OPSET = 17
@@ -44,42 +53,87 @@ class ConversionReport:
         return "\n".join(lines)
 
 
-def load_checked(source: str | os.PathLike[str] | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
-    """Load (if a path) and run onnx.checker; returns the model and a name for reports."""
+def load_checked(source: str | os.PathLike[str] | onnx.ModelProto,
+                 limits: Limits | None = None) -> tuple[onnx.ModelProto, str]:
+    """Read (if a path), validate and run onnx.checker; returns a checked copy and a name for messages.
+
+    Raises ModelFormatError (or UnsupportedOpsError) for anything wrong with the input, before any pass.
+    """
+    limits = limits or Limits()
     if isinstance(source, onnx.ModelProto):
-        model, name = source, "<ModelProto>"
-    else:
+        model, name, base_dir = source, "<ModelProto>", None
+    elif isinstance(source, str | os.PathLike):
         path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"ONNX model {path} does not exist")
-        model, name = onnx.load(path), str(path)
-    onnx.checker.check_model(model)
+        model, name, base_dir = read_model(path, limits), str(path), path.parent
+    else:
+        raise TypeError(f"expected a path or an onnx.ModelProto, got {type(source).__name__}")
+    model = validate_model(model, name, limits, base_dir)
+    check_with_onnx(model, name)
     return model, name
 
 
-def to_target_opset(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+def to_target_opset(model: onnx.ModelProto, source: str = "<ModelProto>") -> tuple[onnx.ModelProto, str]:
     """Bring the model to opset 17, the semantics FORMAT.md fixes (e.g. Squeeze axes as input)."""
     version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if version is None:
-        raise ValueError("the model imports no default-domain (ai.onnx) opset")
+        raise ModelFormatError("imports no default-domain (ai.onnx) opset", kind="opset", where="opset_import",
+                               source=source)
     if version == TARGET_OPSET:
         return model, str(version)
     try:
         converted = onnx.version_converter.convert_version(model, TARGET_OPSET)
     except Exception as exc:  # the converter raises bare RuntimeError/ValueError subclasses
-        raise ValueError(
-            f"the model uses opset {version} and could not be converted to opset {TARGET_OPSET}: {exc}"
-        ) from exc
+        raise ModelFormatError(f"uses ai.onnx opset {version}, which could not be converted to opset "
+                               f"{TARGET_OPSET}: {_first_line(exc, 300)}", kind="opset", where="opset_import",
+                               source=source) from exc
     return converted, f"{version} -> {TARGET_OPSET}"
 
 
-def infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
-    """Strict shape inference with data propagation; lenient (reported) if strict fails."""
+def infer_shapes(model: onnx.ModelProto, source: str = "<ModelProto>") -> tuple[onnx.ModelProto, str]:
+    """Strict shape inference with data propagation; lenient (reported) when strict inference fails.
+
+    Strict inference runs first without data propagation: data propagation sizes its buffers from declared
+    shapes, so on a graph whose declared shapes contradict the inferred ones (a hostile value_info) it could
+    allocate without bound. Only a graph that passes that gets data propagation. A graph that fails strict
+    inference is not refused: ONNX's inference is wrong for some valid graphs (ONNX Runtime merges such
+    conflicts leniently too), so it gets lenient inference without data propagation, with a note in the
+    report (declared shapes of intermediate values are dropped first: lenient merging would keep a wrong one);
+    what that lets through and the engine cannot run, the engine's load check refuses by node.
+    """
+    infer = onnx.shape_inference.infer_shapes
+    # onnx raises plain ValueError too (e.g. for a value declared with an undefined element type)
+    errors = (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, ValueError)
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True), "strict"
-    except onnx.shape_inference.InferenceError as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        return onnx.shape_inference.infer_shapes(model, data_prop=True), f"lenient (strict failed: {first})"
+        plain = infer(model, check_type=True, strict_mode=True)
+    except errors as exc:
+        # lenient inference keeps a declared shape over a contradicting inferred one, and the passes act on
+        # shapes (a Shape of a value folds into a constant): declarations of intermediate values are advice,
+        # so they are dropped rather than let a wrong one through
+        model = _without_value_info(model)
+        try:
+            inferred, mode = infer(model), f"lenient (strict failed: {_first_line(exc, 200)})"
+        except errors as exc2:
+            raise ModelFormatError(f"shape inference fails: {_first_line(exc2, 400)}", kind="shape-inference",
+                                   source=source) from exc2
+    else:
+        try:
+            inferred, mode = infer(model, check_type=True, strict_mode=True, data_prop=True), "strict"
+        except errors as exc:
+            inferred, mode = plain, f"strict without data propagation (it failed: {_first_line(exc, 200)})"
+    check_inferred(inferred, source)
+    return inferred, mode
+
+
+def _without_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    del copy.graph.value_info[:]
+    return copy
+
+
+def _first_line(exc: BaseException, limit: int) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 @dataclass
@@ -95,17 +149,32 @@ class PreparedGraph:
 
 
 def prepare_graph(
-    source: str | os.PathLike[str] | onnx.ModelProto, *, optimize: bool = True, passes: list[str] | None = None
+    source: str | os.PathLike[str] | onnx.ModelProto,
+    *,
+    optimize: bool = True,
+    passes: list[str] | None = None,
+    limits: Limits | None = None,
 ) -> PreparedGraph:
-    """Load, check, normalize the opset, infer shapes, import and optimize."""
-    model, name = load_checked(source)
-    model, opset_note = to_target_opset(model)
-    model, inference_mode = infer_shapes(model)
-    graph = ir.from_onnx(model)
-    ops_before = graph.op_counts()
-    results = run_pipeline(graph, passes) if optimize else []
-    if not optimize:
-        graph.toposort()
+    """Load and validate, normalize the opset, infer shapes, import and optimize.
+
+    Every problem with the input is a ModelFormatError naming the source, raised before any pass runs (or,
+    for what only evaluation reveals, e.g. a constant node that cannot be computed, by the pass that finds it).
+    """
+    limits = limits or Limits()
+    for pass_name in passes or ():
+        PASSES.get(pass_name)  # a misspelled pass is a usage error: report it before reading the model
+    model, name = load_checked(source, limits)
+    try:
+        model, opset_note = to_target_opset(model, name)
+        model, inference_mode = infer_shapes(model, name)
+        graph = ir.from_onnx(model)
+        graph.max_const_bytes = limits.max_tensor_bytes
+        ops_before = graph.op_counts()
+        results = run_pipeline(graph, passes) if optimize else []
+        if not optimize:
+            graph.toposort()
+    except ModelFormatError as exc:
+        raise exc.located(name) from exc.__cause__
     return PreparedGraph(graph, name, opset_note, inference_mode, ops_before, results)
 
 
@@ -117,19 +186,25 @@ def convert(
     optimize: bool = True,
     passes: list[str] | None = None,
     supported_ops: SupportMatrix | None = None,
+    limits: Limits | None = None,
 ) -> ConversionReport:
     """Convert an ONNX model to the engine's model file (engine/FORMAT.md).
 
-    ``passes`` overrides the default pipeline (names from ``export.passes.PASSES``);
-    ``supported_ops`` is the engine's support matrix, taken from the built engine
-    module when None. Unsupported ops fail before anything is written.
+    ``passes`` overrides the default pipeline (names from ``export.passes.PASSES``); ``supported_ops`` is the
+    engine's support matrix, taken from the built engine module when None, in which case the engine must also
+    load the result; ``limits`` caps what the model may make the converter read or allocate. Bad input
+    (malformed file or graph, unsupported opset, domain or op) raises ``ModelFormatError`` (its subclass
+    ``UnsupportedOpsError`` for ops) naming the file and the node/value/field, before anything is written.
     """
     if weights not in WEIGHT_FORMATS:
         raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, got '{weights}'")
-    prepared = prepare_graph(onnx_path_or_model, optimize=optimize, passes=passes)
+    prepared = prepare_graph(onnx_path_or_model, optimize=optimize, passes=passes, limits=limits)
     graph, results = prepared.graph, prepared.passes
     matrix = engine_supported_ops() if supported_ops is None else supported_ops
-    check_supported(graph, matrix)
+    try:
+        check_supported(graph, matrix)
+    except UnsupportedOpsError as exc:
+        raise exc.located(prepared.source) from None
     meta = {
         "producer": "slimlab.export",
         "source": Path(prepared.source).name,
@@ -137,7 +212,21 @@ def convert(
         "weights": weights,
         "passes": ",".join(r.name for r in results),
     }
-    path = write_engine_file(graph, out_path, weights=weights, meta=meta)
+    try:
+        data = serialize(graph, weights, meta)
+    except EngineFileError as exc:
+        # the writer's refusals are all about what the graph holds (a dtype, rank or attribute the file
+        # cannot carry), which the input decides
+        raise ModelFormatError(f"cannot be written as an engine file: {exc}", kind="unwritable",
+                               source=prepared.source) from exc
+    if supported_ops is None:
+        # the engine checks each op's attributes and constant shapes when it loads a graph (a bias of the
+        # wrong length passes ONNX's inference); a file it would refuse is refused here, before it is written
+        refusal = engine_refusal(data)
+        if refusal is not None:
+            raise ModelFormatError(f"the engine refuses the converted graph: {refusal}", kind="engine-refuses",
+                                   source=prepared.source)
+    path = write_atomically(out_path, data)
     summary = load_engine_file_summary(path)  # re-read: never hand out a file the reader rejects
     return ConversionReport(
         source=prepared.source,

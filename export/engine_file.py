@@ -75,7 +75,8 @@ def _storage(arr: np.ndarray, dtype: int, fp16: bool) -> tuple[int, bytes]:
     if dtype == TensorProto.INT4:
         raise EngineFileError("int4 constants are not produced by this converter yet")
     if fp16 and dtype == TensorProto.FLOAT:
-        half = arr.astype(np.float16)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is detected just below
+            half = arr.astype(np.float16)
         # a value outside fp16 range would silently become inf: keep such a tensor in fp32
         if np.array_equal(np.isfinite(half), np.isfinite(arr)):
             return TensorProto.FLOAT16, half.astype("<f2").tobytes()

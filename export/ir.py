@@ -18,11 +18,13 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from export.errors import ModelFormatError
+
 Dim = int | str | None
 
 
 class GraphError(ValueError):
-    """The ONNX graph cannot be represented or is malformed."""
+    """The graph is not in a state the passes can leave it in (a cycle after a rewrite: a bug of ours)."""
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Graph:
     outputs: list[str]
     opset: int = 17
     meta: dict[str, str] = field(default_factory=dict)
+    # the largest constant a pass may create (bytes): a hostile graph can ask folding for any size
+    max_const_bytes: int = 2**30
 
     # ---- queries -------------------------------------------------------------------------------
     def producers(self) -> dict[str, Node]:
@@ -220,7 +224,8 @@ def _value_from_info(info: onnx.ValueInfoProto) -> Value:
 
 def _attr_value(a: onnx.AttributeProto, node_name: str) -> Any:
     if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-        raise GraphError(f"node '{node_name}': sub-graph attribute '{a.name}' (control flow) is not supported")
+        raise ModelFormatError(f"sub-graph attribute '{a.name}' (control flow) is not supported",
+                               kind="unsupported-ops", where=f"node '{node_name}'")
     v = helper.get_attribute_value(a)
     if isinstance(v, bytes):
         return v.decode("utf-8")
@@ -274,7 +279,8 @@ def _constant_node_value(attrs: dict[str, Any], name: str) -> np.ndarray:
     for key, make in kinds.items():
         if key in attrs:
             return make(attrs[key])
-    raise GraphError(f"Constant node '{name}' has no supported value attribute (got {sorted(attrs)})")
+    raise ModelFormatError(f"has no supported value attribute (got {sorted(attrs)})", kind="attribute",
+                           where=f"Constant node '{name}'")
 
 
 # ---- IR -> ONNX (used to check numerics of a transformed graph with onnxruntime) ---------------

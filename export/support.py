@@ -10,23 +10,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from export.errors import ModelFormatError, printable
 from export.ir import Graph, Node, dtype_name
 
 SupportMatrix = Mapping[str, Sequence[str]]
 
 
-class UnsupportedOpsError(ValueError):
-    """The graph uses op types or dtypes the engine does not implement; lists all of them."""
+class UnsupportedOpsError(ModelFormatError):
+    """The graph uses op types or dtypes the engine does not implement; lists all of them.
 
-    def __init__(self, unsupported_ops: dict[str, list[str]], unsupported_dtypes: dict[tuple[str, str], list[str]]):
+    ``reasons`` says why an op type is unsupported when it is not just missing from the engine (not an ONNX
+    operator at the model's opset, control flow the engine file cannot carry).
+    """
+
+    def __init__(self, unsupported_ops: dict[str, list[str]], unsupported_dtypes: dict[tuple[str, str], list[str]],
+                 *, reasons: dict[str, str] | None = None, source: str | None = None) -> None:
         self.unsupported_ops = unsupported_ops
         self.unsupported_dtypes = unsupported_dtypes
+        reasons = reasons or {}
         lines = ["the engine does not support this graph:"]
         for op, nodes in sorted(unsupported_ops.items()):
-            lines.append(f"  op {op} ({len(nodes)} node{'s' * (len(nodes) != 1)}): {', '.join(nodes)}")
+            why = f", {reasons[op]}" if op in reasons else ""
+            lines.append(f"  op {op} ({len(nodes)} node{'s' * (len(nodes) != 1)}{why}): {', '.join(nodes)}")
         for (op, dt), nodes in sorted(unsupported_dtypes.items()):
             lines.append(f"  op {op} with dtype {dt} ({len(nodes)}): {', '.join(nodes)}")
-        super().__init__("\n".join(lines))
+        self.lines = lines
+        super().__init__("\n".join(lines), kind="unsupported-ops", source=source)
+
+    def _message(self) -> str:
+        # one line per op type is the point of this message: escape each line, keep the line breaks
+        head = [printable(p) for p in (self.source, self.where) if p]
+        return ": ".join([*head, printable(self.lines[0])]) + "".join(f"\n{printable(ln)}" for ln in self.lines[1:])
 
 
 def node_dtype(graph: Graph, node: Node) -> str:
@@ -50,6 +64,10 @@ def check_supported(graph: Graph, supported: SupportMatrix) -> None:
         raise UnsupportedOpsError(bad_ops, bad_dtypes)
 
 
+class EngineUnavailableError(RuntimeError):
+    """The engine's Python module is not built: a problem of the installation, not of the model."""
+
+
 def engine_supported_ops() -> dict[str, list[str]]:
     """The compiled engine's support matrix; a clear error when the module is not built."""
     try:
@@ -57,8 +75,25 @@ def engine_supported_ops() -> dict[str, list[str]]:
 
         fn = engine.supported_ops
     except (ImportError, AttributeError) as exc:
-        raise RuntimeError(
+        raise EngineUnavailableError(
             "the engine's Python module is not built, so its support matrix (engine.supported_ops()) is "
             "unavailable; build it with `pip install -e .` (or pass supported_ops= to export.convert_model)"
         ) from exc
     return {str(k): [str(d) for d in v] for k, v in fn().items()}
+
+
+def engine_refusal(data: bytes) -> str | None:
+    """Why the built engine refuses to load this engine file, or None when it loads it.
+
+    None too when the engine module offers no Session (a stand-in that only declares a support matrix).
+    """
+    import engine
+
+    session, error = getattr(engine, "Session", None), getattr(engine, "EngineError", None)
+    if session is None or error is None:
+        return None
+    try:
+        session(data)
+    except error as exc:
+        return str(exc)
+    return None

@@ -44,6 +44,14 @@ nb::dlpack::dtype dlpack_from_dtype(slim::DType d) {
 
 using InArray = nb::ndarray<nb::c_contig, nb::device::cpu, nb::ro>;
 
+slim::Options options(int threads, const std::string& isa, size_t max_memory_bytes) {
+  slim::Options o;
+  o.threads = threads;
+  o.isa = isa;
+  o.max_memory_bytes = max_memory_bytes;
+  return o;
+}
+
 nb::object to_numpy(slim::Tensor&& t) {
   // The capsule owns a copy of the shared_ptr, so numpy keeps the bytes alive.
   auto* keep = new std::shared_ptr<void>(std::move(t.storage));
@@ -68,22 +76,20 @@ NB_MODULE(_engine, m) {
 
   nb::class_<slim::Session>(m, "Session")
       .def("__init__",
-           [](slim::Session* self, const std::string& path, int threads, const std::string& isa) {
-             slim::Options o;
-             o.threads = threads;
-             o.isa = isa;
+           [](slim::Session* self, const std::string& path, int threads, const std::string& isa,
+              size_t max_memory_bytes) {
+             const slim::Options o = options(threads, isa, max_memory_bytes);
              nb::gil_scoped_release release;
              new (self) slim::Session(path, o);
            },
-           nb::arg("path"), nb::arg("threads") = 1, nb::arg("isa") = "")
+           nb::arg("path"), nb::arg("threads") = 1, nb::arg("isa") = "",
+           nb::arg("max_memory_bytes") = slim::Options().max_memory_bytes)
       .def_static("from_bytes",
-                  [](nb::bytes data, int threads, const std::string& isa) {
-                    slim::Options o;
-                    o.threads = threads;
-                    o.isa = isa;
-                    return new slim::Session(data.c_str(), data.size(), o);
+                  [](nb::bytes data, int threads, const std::string& isa, size_t max_memory_bytes) {
+                    return new slim::Session(data.c_str(), data.size(), options(threads, isa, max_memory_bytes));
                   },
-                  nb::arg("data"), nb::arg("threads") = 1, nb::arg("isa") = "")
+                  nb::arg("data"), nb::arg("threads") = 1, nb::arg("isa") = "",
+                  nb::arg("max_memory_bytes") = slim::Options().max_memory_bytes)
       .def_prop_ro("inputs", [](const slim::Session& s) { return describe(s.inputs()); })
       .def_prop_ro("outputs", [](const slim::Session& s) { return describe(s.outputs()); })
       .def_prop_ro("metadata",
@@ -127,6 +133,8 @@ NB_MODULE(_engine, m) {
         return nb::make_tuple(mi.arena_bytes, mi.naive_activation_bytes, mi.weights_bytes);
       });
 
+  m.attr("MAX_THREADS") = slim::kMaxThreads;
+  m.attr("DEFAULT_MAX_MEMORY_BYTES") = slim::Options().max_memory_bytes;
   m.def("supported_ops", &slim::supported_ops);
   m.def("available_isas", &slim::available_isas);
   m.attr("__version__") = slim::version();

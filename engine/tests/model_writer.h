@@ -31,8 +31,15 @@ struct WTensor {
   uint8_t dtype = 1, kind = 0;
   std::vector<int64_t> shape;
   std::vector<std::string> dim_names;
-  std::vector<float> values;  // constants (float32)
+  std::vector<float> values;  // constants: float32 values, or other dtypes' bytes (int64_constant)
 };
+
+// An int64 constant: its values travel bit for bit in `values`, two floats each.
+inline WTensor int64_constant(std::string name, std::vector<int64_t> shape, const std::vector<int64_t>& v) {
+  WTensor t{std::move(name), 7, 2, std::move(shape), {}, std::vector<float>(v.size() * 2)};
+  std::memcpy(t.values.data(), v.data(), v.size() * sizeof(int64_t));
+  return t;
+}
 
 struct WAttr {
   std::string name;

@@ -15,6 +15,7 @@
   X(loader_widens_fp16_constants)                                 \
   X(loader_file_errors_name_the_path)                             \
   X(crc32_matches_zlib)                                           \
+  X(loader_bounds_every_dim)                                      \
   /* test_planner.cpp */                                          \
   X(planner_reuses_dead_buffers)                                  \
   X(planner_never_overlaps_live_buffers)                          \
@@ -32,4 +33,12 @@
   X(session_reports_unsupported_ops_and_isa)                      \
   X(session_rejects_bad_attributes_at_load)                       \
   X(session_isa_env_caps_but_never_raises)                        \
-  X(session_runs_nhwc_ops_on_constant_inputs)
+  X(session_runs_nhwc_ops_on_constant_inputs)                     \
+  /* test_hardening.cpp */                                        \
+  X(hardening_conv_attributes_are_range_checked)                  \
+  X(hardening_memory_cap_refuses_at_plan_time)                    \
+  X(hardening_threads_are_capped)                                 \
+  X(hardening_empty_batch_gives_empty_outputs)                    \
+  X(hardening_declared_dtypes_must_match_what_ops_produce)        \
+  X(hardening_integer_edge_values_do_not_trap)                    \
+  X(hardening_errors_name_the_node)

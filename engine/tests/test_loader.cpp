@@ -116,7 +116,7 @@ TEST(loader_rejects_hostile_counts_and_offsets) {
     auto w2 = w;
     w2.tensors[1].shape = {int64_t(1) << 40, int64_t(1) << 40, 1, 1};
     const auto f = w2.bytes();
-    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "constant");
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "tensor 1 'w' shape [1099511627776, 1099511627776, 1, 1]");
   }
   {  // constant with a symbolic dim
     auto w2 = w;
@@ -209,4 +209,39 @@ TEST(loader_file_errors_name_the_path) {
 TEST(crc32_matches_zlib) {
   const char* s = "123456789";
   CHECK(slim::crc32(s, 9) == 0xCBF43926u);
+  // The 8-bytes-per-step path against the bytewise definition, at every length and alignment.
+  std::vector<uint8_t> buf(300);
+  std::mt19937 rng(5);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  for (size_t start = 0; start < 8; ++start)
+    for (size_t n = 0; n + start <= buf.size(); n += 7) {
+      uint32_t c = 0xFFFFFFFFu;
+      for (size_t i = start; i < start + n; ++i) {
+        c ^= buf[i];
+        for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      }
+      CHECK(slim::crc32(buf.data() + start, n) == (c ^ 0xFFFFFFFFu));
+    }
+}
+
+TEST(loader_bounds_every_dim) {
+  auto w = slimtest::small_conv_model();
+  {  // a value's dim beyond 2^40
+    auto w2 = w;
+    w2.tensors[4].shape = {1, int64_t(1) << 41, 4, 4};
+    const auto f = w2.bytes();
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "dim 1 is 2199023255552");
+  }
+  {  // an input whose static dims multiply past 2^40 (a zero elsewhere must not hide it)
+    auto w2 = w;
+    w2.tensors[0].shape = {0, int64_t(1) << 30, int64_t(1) << 30, 4};
+    const auto f = w2.bytes();
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "more than 2^40 elements");
+  }
+  {  // a dim below -1
+    auto w2 = w;
+    w2.tensors[0].shape = {-2, 2, 4, 4};
+    const auto f = w2.bytes();
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "dim 0 is -2");
+  }
 }

@@ -188,7 +188,7 @@ TEST(session_rejects_bad_attributes_at_load) {
   auto w2 = slimtest::small_conv_model();
   w2.nodes[0].attrs[0].ints = {1, 1};
   const auto f2 = w2.bytes();
-  CHECK_THROWS(slim::Session(f2.data(), f2.size()), "'pads' must have 4 values");
+  CHECK_THROWS(slim::Session(f2.data(), f2.size()), "'pads' has 2 values, expected 4");
 }
 
 TEST(session_isa_env_caps_but_never_raises) {

@@ -111,9 +111,12 @@ def run(graph: Graph) -> PassResult:
             continue
         if prev.op_type == "Gemm" and len(graph.values[bn.inputs[0]].shape or []) != 2:
             continue
-        affine = _bn_affine(graph, bn)
-        if affine is None or not _FOLDERS[prev.op_type](graph, prev, *affine):
-            continue
+        # statistics are data: a zero or negative variance (or NaN) folds into NaN/Inf weights, exactly what
+        # the unfolded BatchNormalization would compute, so NumPy's warnings about it are noise
+        with np.errstate(all="ignore"):
+            affine = _bn_affine(graph, bn)
+            if affine is None or not _FOLDERS[prev.op_type](graph, prev, *affine):
+                continue
         if graph.bypass(bn.outputs[0], mid):
             graph.remove_nodes([bn])
             result.changes[f"folded into {prev.op_type}"] += 1

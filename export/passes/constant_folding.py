@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from export import const_eval
+from export.errors import ModelFormatError, node_label
 from export.ir import Graph, Node, dtype_of_numpy, numpy_of_dtype
 from export.passes.base import PassResult, register_pass
 
@@ -55,11 +56,39 @@ def _static_shape_result(graph: Graph, node: Node, producers: dict[str, Node]) -
         return None
     # evaluate on dim positions, then check that every picked position is a static dim
     positions = np.arange(len(dims), dtype=np.int64)
-    picked = const_eval.evaluate(node.op_type, [positions, *rest], node.attrs)[0]
+    picked = _evaluate(graph, node, [positions, *rest])[0]
     chosen = [dims[int(p)] for p in np.atleast_1d(picked)]
     if not all(isinstance(d, int) for d in chosen):
         return None
     return np.asarray(chosen, dtype=np.int64).reshape(picked.shape)
+
+
+# what NumPy raises on inputs that do not fit an op's semantics (shapes that do not broadcast, an index out of
+# range, a negative dim, a zero Range step): all of them are the graph's fault, not ours
+_EVAL_ERRORS = (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, OverflowError)
+
+
+def _evaluate(graph: Graph, node: Node, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    """Evaluate a node on constants, refusing (as bad input) what cannot be computed or is too large."""
+    where = node_label(node.name, node.op_type)
+    try:
+        elements = const_eval.result_elements(node.op_type, inputs, node.attrs)
+    except _EVAL_ERRORS as exc:
+        raise ModelFormatError(f"cannot be evaluated on its constant inputs: {exc}", kind="constant-eval",
+                               where=where) from exc
+    # the result's dtype is one of its inputs' (or, for Cast/ConstantOfShape, at most 8 bytes wide)
+    itemsize = max([a.dtype.itemsize for a in inputs if a is not None] +
+                   [8 if node.op_type in ("Cast", "ConstantOfShape") else 1])
+    if elements * itemsize > graph.max_const_bytes:
+        raise ModelFormatError(f"would fold into a constant of {elements} elements ({elements * itemsize} bytes), "
+                               f"above the limit of {graph.max_const_bytes} bytes (Limits.max_tensor_bytes)",
+                               kind="tensor-limit", where=where)
+    try:
+        with np.errstate(all="ignore"):  # integer division by zero, NaN casts: ONNX leaves them undefined
+            return const_eval.evaluate(node.op_type, inputs, node.attrs)
+    except _EVAL_ERRORS as exc:
+        raise ModelFormatError(f"cannot be evaluated on its constant inputs: {exc}", kind="constant-eval",
+                               where=where) from exc
 
 
 @register_pass("constant_folding")
@@ -80,10 +109,7 @@ def run(graph: Graph) -> PassResult:
             inputs = _fold_inputs(graph, node)
             if inputs is None:
                 continue
-            try:
-                outputs = const_eval.evaluate(node.op_type, inputs, node.attrs)
-            except (ValueError, IndexError, TypeError, KeyError) as exc:
-                raise ValueError(f"constant folding of node '{node.name}' ({node.op_type}) failed: {exc}") from exc
+            outputs = _evaluate(graph, node, inputs)
             result.changes["folded nodes"] += 1
         if outputs is None:
             continue

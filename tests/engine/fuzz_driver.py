@@ -4,6 +4,13 @@ Run as a script (in a subprocess, so that a crash is a test failure rather
 than the end of pytest): ``python -m tests.engine.fuzz_driver SECONDS``.
 Uses atheris (coverage-guided) when installed, else a seeded mutation loop.
 Half the mutants get their CRCs recomputed so mutations reach the parser.
+
+``python -m tests.engine.fuzz_driver SECONDS --structured`` rewrites graph
+fields of the committed real-model seeds instead (engine/tests/fuzz/seeds, with
+valid CRCs, like the C++ fuzz_model) and also plans and runs each mutant that
+loads: every failure must be an EngineError without "internal error". The long
+structure-aware campaign is C++ (tests/engine/fuzz/campaign.py); this one checks
+the binding's side of the same errors.
 """
 
 from __future__ import annotations
@@ -87,8 +94,84 @@ def run_atheris(seconds: float) -> None:
     atheris.Fuzz()
 
 
+INTERESTING = [0, 1, -1, 2, 3, 65535, 2**31, 2**31 - 1, 2**32, 2**40, 2**62, 2**63 - 1, -(2**63)]
+
+
+def mutate_fields(data: bytes, rng: random.Random) -> bytes:
+    """One to three graph fields of an engine file rewritten (tests/engine/fuzz/slm_edit.py)."""
+    from tests.engine.fuzz import slm_edit
+
+    f = slm_edit.parse(data)
+    dims = [d for t in f.tensors for d in t.dims if d > 0]
+
+    def value() -> int:
+        d = rng.choice(dims) if dims else 1
+        return rng.choice([rng.choice(INTERESTING), d, d * 2, d + 1, d - 1, d // 2])
+
+    for _ in range(rng.randint(1, 3)):
+        what = rng.randrange(5)
+        node = rng.choice(f.nodes)
+        if what == 0 and node.attrs:  # an attribute value
+            a = rng.choice(node.attrs)
+            if a.type == 1:
+                a.value = value()
+            elif a.type == 4 and a.value:
+                a.value[rng.randrange(len(a.value))] = value()  # type: ignore[index]
+            elif a.type == 2:
+                a.value = rng.choice([0.0, -1.0, float("nan"), float("inf"), 1e38])
+        elif what == 1:  # an input index, keeping the order valid most of the time
+            if node.inputs:
+                node.inputs[rng.randrange(len(node.inputs))] = rng.randrange(-1, len(f.tensors))
+        elif what == 2:  # a dim
+            t = rng.choice(f.tensors)
+            if t.dims:
+                t.dims[rng.randrange(len(t.dims))] = value()
+        elif what == 3:  # an int64 constant's value (shapes, axes, pads ...)
+            ints = [t for t in f.tensors if t.kind == 2 and t.dtype == 7 and t.size >= 8]
+            if ints:
+                t = rng.choice(ints)
+                w = bytearray(f.weights)
+                struct.pack_into("<q", w, t.offset + 8 * rng.randrange(t.size // 8), value())
+                f.weights = bytes(w)
+        else:  # an op type
+            node.op = rng.choice(sorted(engine.supported_ops()))
+    return f.to_bytes()
+
+
+def run_once(data: bytes) -> None:
+    """Load, plan and run; only a clean EngineError may end it."""
+    import numpy as np
+
+    try:
+        s = engine.Session(data)
+        feeds = {i.name: np.ones([1 if isinstance(d, str) else d for d in i.shape], np.dtype(i.dtype))
+                 for i in s.inputs if i.dtype in ("float32", "int64", "int32", "bool", "uint8", "int8")}
+        if sum(a.size for a in feeds.values()) <= 1 << 22:
+            s.run(None, feeds)
+    except engine.EngineError as exc:
+        if "internal error" in str(exc):
+            raise
+
+
+def run_structured(seconds: float) -> int:
+    from pathlib import Path
+
+    seeds = [p.read_bytes() for p in sorted((Path(__file__).resolve().parents[2] / "engine" / "tests" / "fuzz" /
+                                             "seeds").glob("*.slm"))]
+    rng = random.Random(0)
+    deadline = time.monotonic() + seconds
+    count = 0
+    while time.monotonic() < deadline:
+        run_once(mutate_fields(rng.choice(seeds), rng))
+        count += 1
+    return count
+
+
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    if "--structured" in sys.argv:
+        print(f"fuzz_driver: structure-aware, {run_structured(seconds)} mutants, no crash")
+        return
     try:
         import atheris  # noqa: F401
     except ImportError:

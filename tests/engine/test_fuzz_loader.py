@@ -21,3 +21,14 @@ def test_loader_survives_fuzzing() -> None:
     # driver with a non-zero status (atheris also prints the crashing input).
     assert proc.returncode == 0, output[-4000:]
     assert "no crash" in output or "Done" in output, output[-2000:]
+
+
+def test_structure_aware_fuzz_through_the_binding() -> None:
+    seconds = os.environ.get("SLIMLAB_FUZZ_SECONDS", "10")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.engine.fuzz_driver", seconds, "--structured"],
+        cwd=ROOT, capture_output=True, text=True, timeout=float(seconds) + 120,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    assert "no crash" in output, output[-2000:]

@@ -261,6 +261,7 @@ def test_small_integer_inputs_are_planned_by_value() -> None:
     sb = SlmBuilder()
     sb.input("s", [2], dtype="int64")
     sb.constant("one", np.array([1, 1], np.int64))
+    sb.value("y", [2], dtype="int64")  # a tensor's declared dtype must be what its op produces
     sb.node("Add", ["s", "one"], ["y"])
     sb.output("y")
     s = engine.Session(sb.to_bytes())

@@ -77,8 +77,9 @@ def test_cli_without_engine_module_fails_clearly(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "engine", types.ModuleType("engine"))  # package without the binding
     assert main([str(src), "-o", str(tmp_path / "m.slm")]) == 1
     assert "engine's Python module is not built" in capsys.readouterr().err
-    assert main([str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "m.slm")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    # a missing model is bad input (2), a missing engine build the environment's fault (1)
+    assert main([str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "m.slm")]) == 2
+    assert "missing.onnx: no such file" in capsys.readouterr().err
 
 
 def test_no_optimize_keeps_the_graph(tmp_path):

@@ -40,9 +40,18 @@ enum class DType : uint8_t {
 // numpy spelling ("float32", "int64", ...); "int4" has no numpy equivalent.
 const char* dtype_name(DType dtype);
 
+// More threads than this is refused: no CPU a session could use has more
+// cores, and each thread is an OS thread created up front.
+constexpr int kMaxThreads = 1024;
+
 struct Options {
-  int threads = 1;  // every kernel of a run uses at most this many threads (caller included)
+  int threads = 1;  // 1..kMaxThreads; every kernel of a run uses at most this many (caller included)
   std::string isa;  // "" = best the CPU has; "scalar" | "avx2" | "avx512" caps it lower
+  // A model whose weights plus the activation arena of a run's plan need more
+  // than this is refused (at load for the weights, at plan time for the rest)
+  // with the amount it needs; a hostile file cannot make the engine allocate
+  // what the machine does not have. 0 = no cap.
+  size_t max_memory_bytes = size_t(4) << 30;
 };
 
 struct TensorInfo {
@@ -52,7 +61,9 @@ struct TensorInfo {
   std::vector<std::string> dim_names;   // symbolic name per dim, "" when static
 };
 
-// A non-owning input: `data` must stay valid for the duration of run().
+// A non-owning input: `data` holds numel(shape) elements of `dtype`, contiguous
+// row-major (C order), and must stay valid for the duration of run(). An empty
+// input (a 0 dim) may have data == nullptr.
 struct TensorView {
   const void* data = nullptr;
   DType dtype = DType::kFloat32;
@@ -97,7 +108,12 @@ class Session {
   const std::vector<TensorInfo>& outputs() const;
 
   // Thread-safe: several threads may call run() on one Session at once.
-  // `output_names` empty = all graph outputs in model order.
+  // `output_names` empty = all graph outputs in model order. Every model input
+  // must be given, with its dtype, rank and static dims; symbolic dims sharing a
+  // name must agree. An empty batch (or other 0 dim) runs and gives empty
+  // outputs, as in ONNX Runtime, where the graph allows it. The first run of an
+  // input-shape signature plans it: shape errors and max_memory_bytes refusals
+  // come from that run.
   std::vector<Tensor> run(const std::map<std::string, TensorView>& inputs,
                           const std::vector<std::string>& output_names = {});
 

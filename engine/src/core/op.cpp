@@ -46,8 +46,12 @@ const TensorRef& InferContext::input(size_t i) const {
 
 void InferContext::set_output(size_t i, DType dtype, Shape shape) {
   if (i >= out_shapes_.size()) error("infers output ", i, " but the node has ", out_shapes_.size());
+  if (shape.size() > kMaxRank) error("output ", i, " would have rank ", shape.size(), " > ", kMaxRank);
   for (int64_t d : shape)
     if (d < 0) error("inferred a negative dim for output ", i, ": ", shape_str(shape));
+  int64_t n = 0;
+  if (!checked_numel(shape, kMaxElements, &n))
+    error("output ", i, " shape ", shape_str(shape), " has more than 2^40 elements");
   out_shapes_[i] = std::move(shape);
   out_dtypes_[i] = dtype;
   out_set_[i] = true;

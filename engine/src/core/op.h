@@ -190,6 +190,24 @@ const OpDef* find_op(const std::string& type);
 const OpDef& get_op(const std::string& type);  // throws slim::Error on an unknown type
 const std::map<std::string, OpDef>& all_ops();
 
+// Runs fn (an op's infer, prepare or kernel) so that every error names the
+// node: a slim::Error from a shared helper (normalize_axis ...) gets the node
+// as prefix, and what only a bug lets through (the kernels library's argument
+// errors, an allocation failure) becomes a slim::Error with "internal error"
+// in the message: a caller never sees another exception type, and the fuzzer
+// flags the message.
+template <typename Fn>
+auto guard_internal(const Attributes& attrs, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    if (std::string(e.what()).rfind(attrs.owner(), 0) == 0) throw;
+    fail(attrs.owner(), ": ", e.what());
+  } catch (const std::exception& e) {
+    fail(attrs.owner(), ": internal error: ", e.what());
+  }
+}
+
 // Common inference helpers for op authors.
 void infer_like_input0(InferContext& ctx);  // one output, same dtype and shape as input 0
 // numpy broadcasting of two shapes; throws naming `owner` when incompatible.

@@ -1,6 +1,7 @@
 #include "core/plan.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "core/aligned.h"
@@ -13,16 +14,17 @@ namespace {
 // Folded values are shape arithmetic; anything bigger is real data that
 // belongs in the run, not in the plan.
 constexpr int64_t kMaxFoldElements = 4096;
-constexpr int64_t kMaxTensorBytes = int64_t(1) << 40;
 
 class PlanBuilder {
  public:
-  PlanBuilder(const Model& model, const std::vector<CompiledNode>& nodes, ThreadPool& pool)
-      : model_(model), nodes_(nodes), pool_(pool), slot_of_(model.tensors.size(), {-1, -1}) {
+  PlanBuilder(const Model& model, const std::vector<CompiledNode>& nodes, ThreadPool& pool, size_t max_memory)
+      : model_(model), nodes_(nodes), pool_(pool), max_memory_(max_memory),
+        slot_of_(model.tensors.size(), {-1, -1}) {
     plan_ = std::make_shared<Plan>();
   }
 
   std::shared_ptr<const Plan> build(const std::vector<PlanInput>& inputs) {
+    for (const PlanInput& in : inputs) input_shapes_.push_back(in.shape);
     for (size_t t = 0; t < model_.tensors.size(); ++t) {
       const ModelTensor& mt = model_.tensors[t];
       if (mt.kind != TensorKind::kConstant) continue;
@@ -118,14 +120,23 @@ class PlanBuilder {
       all_known = all_known && known(sid);
     }
     InferContext ictx(node.attrs, in_ptrs, node.outputs.size());
-    def.infer_fn()(ictx);
+    guard_internal(node.attrs, [&] { def.infer_fn()(ictx); });
     std::vector<int64_t> out_numel(node.outputs.size());
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       SLIM_CHECK(ictx.output_set(o), node.attrs.owner(), ": shape inference did not set output ", o);
+      const ModelTensor& declared = model_.tensors[node.outputs[o]];
+      // Every op downstream was bound (dtype support, prepared state) to the
+      // declared dtype; data of another dtype would be read with the wrong width.
+      SLIM_CHECK(ictx.output_dtype(o) == declared.dtype, node.attrs.owner(), ": output ", o, " '", declared.name,
+                 "' is declared ", dtype_name(declared.dtype), " but the op produces ",
+                 dtype_name(ictx.output_dtype(o)));
       int64_t n = 0;
-      SLIM_CHECK(checked_numel(ictx.output_shape(o), kMaxTensorBytes, &n) &&
-                     n * static_cast<int64_t>(dtype_size(ictx.output_dtype(o))) <= kMaxTensorBytes,
-                 node.attrs.owner(), ": output shape ", shape_str(ictx.output_shape(o)), " is too large");
+      SLIM_CHECK(checked_numel(ictx.output_shape(o), kMaxElements, &n), node.attrs.owner(), ": output shape ",
+                 shape_str(ictx.output_shape(o)), " is too large");
+      const size_t bytes = storage_bytes(ictx.output_dtype(o), static_cast<size_t>(n));
+      SLIM_CHECK(max_memory_ == 0 || bytes <= max_memory_, node.attrs.owner(), ": output ", o, " '",
+                 declared.name, "' ", shape_str(ictx.output_shape(o)), " needs ", memory_str(bytes),
+                 ", more than max_memory_bytes = ", memory_str(max_memory_));
       out_numel[o] = n;
     }
     const bool small = [&] {
@@ -212,7 +223,7 @@ class PlanBuilder {
       slot_of_[node.outputs[o]][0] = add_slot(std::move(s));
     }
     KernelContext kctx{node.attrs, in_refs, outs, cn.prepared.get(), pool_};
-    (*cn.kernel)(kctx);
+    guard_internal(node.attrs, [&] { (*cn.kernel)(kctx); });
   }
 
   void plan_memory_layout() {
@@ -235,11 +246,23 @@ class PlanBuilder {
     for (size_t k = 0; k < ids.size(); ++k) plan_->slots[ids[k]].offset = mp.offsets[k];
     plan_->arena_bytes = mp.arena_bytes;
     plan_->naive_bytes = mp.naive_bytes;
+    if (max_memory_ == 0) return;
+    const size_t needed = mp.arena_bytes + model_.weights_bytes;  // each < 2^42: no overflow
+    std::string shapes;
+    for (size_t i = 0; i < model_.inputs.size(); ++i) {
+      if (!shapes.empty()) shapes += ", ";
+      shapes += model_.tensors[model_.inputs[i]].name + " " + shape_str(input_shapes_[i]);
+    }
+    SLIM_CHECK(needed <= max_memory_, "model needs ", memory_str(needed), " (weights ",
+               memory_str(model_.weights_bytes), " + activations ", memory_str(mp.arena_bytes), ") for inputs ",
+               shapes, ", more than max_memory_bytes = ", memory_str(max_memory_));
   }
 
   const Model& model_;
   const std::vector<CompiledNode>& nodes_;
   ThreadPool& pool_;
+  const size_t max_memory_;
+  std::vector<Shape> input_shapes_;
   std::shared_ptr<Plan> plan_;
   std::vector<std::array<int, 2>> slot_of_;  // tensor -> slot per layout (plain, NHWC)
 };
@@ -247,8 +270,24 @@ class PlanBuilder {
 }  // namespace
 
 std::shared_ptr<const Plan> build_plan(const Model& model, const std::vector<CompiledNode>& nodes,
-                                       const std::vector<PlanInput>& inputs, ThreadPool& pool) {
-  return PlanBuilder(model, nodes, pool).build(inputs);
+                                       const std::vector<PlanInput>& inputs, ThreadPool& pool,
+                                       size_t max_memory_bytes) {
+  return PlanBuilder(model, nodes, pool, max_memory_bytes).build(inputs);
+}
+
+std::string memory_str(size_t bytes) {
+  static const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  std::string s = std::to_string(bytes) + " bytes";
+  if (bytes < 1024) return s;
+  double v = static_cast<double>(bytes) / 1024.0;
+  int u = 0;
+  while (v >= 1024.0 && u < 5) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, " (%.1f %s)", v, kUnits[u]);
+  return s + buf;
 }
 
 namespace {

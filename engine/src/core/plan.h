@@ -65,9 +65,14 @@ struct PlanInput {
 
 // Runs shape inference for `inputs` (one per graph input), assigns layouts,
 // folds shape computations and plans memory. Throws slim::Error naming the
-// node when shapes are incompatible with the model.
+// node when shapes are incompatible with the model, and when the weights plus
+// the arena would need more than `max_memory_bytes` (0 = no cap).
 std::shared_ptr<const Plan> build_plan(const Model& model, const std::vector<CompiledNode>& nodes,
-                                       const std::vector<PlanInput>& inputs, ThreadPool& pool);
+                                       const std::vector<PlanInput>& inputs, ThreadPool& pool,
+                                       size_t max_memory_bytes = 0);
+
+// "123456789 bytes (118 MiB)": the exact figure and a readable one.
+std::string memory_str(size_t bytes);
 
 // NCHW <-> NHWC copy for a conversion step.
 void convert_layout(const TensorRef& src, const TensorRef& dst, ThreadPool& pool);

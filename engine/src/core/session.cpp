@@ -23,6 +23,8 @@ constexpr size_t kPlanCacheSize = 8;
 // PlanInput); larger ones are data, and keying plans on data would thrash the cache.
 constexpr int64_t kMaxValueKeyElements = 64;
 
+alignas(64) uint8_t empty_input[64];
+
 std::vector<TensorInfo> describe(const Model& m, const std::vector<uint32_t>& ids) {
   std::vector<TensorInfo> out;
   for (uint32_t id : ids) {
@@ -54,7 +56,11 @@ struct Session::Impl {
   std::unordered_map<std::string, size_t> profile_index;
 
   Impl(Model m, const Options& opts) : model(std::move(m)), options(opts) {
-    SLIM_CHECK(options.threads >= 1, "threads must be >= 1, got ", options.threads);
+    SLIM_CHECK(options.threads >= 1 && options.threads <= kMaxThreads, "threads must be in 1..", kMaxThreads,
+               ", got ", options.threads);
+    SLIM_CHECK(options.max_memory_bytes == 0 || model.weights_bytes <= options.max_memory_bytes,
+               "model needs ", memory_str(model.weights_bytes), " for its weights, more than max_memory_bytes = ",
+               memory_str(options.max_memory_bytes));
     isa = resolve_isa(options.isa);
     input_info = describe(model, model.inputs);
     output_info = describe(model, model.outputs);
@@ -83,7 +89,9 @@ struct Session::Impl {
                  " inputs, ", node.op_type, " takes ", def.min_inputs(), "..", def.max_inputs());
       SLIM_CHECK(no >= def.min_outputs() && no <= def.max_outputs(), node.attrs.owner(), ": has ", no,
                  " outputs, ", node.op_type, " produces ", def.min_outputs(), "..", def.max_outputs());
-      SLIM_CHECK(ni == 0 || node.inputs[0] >= 0, node.attrs.owner(), ": input 0 is required");
+      // Only trailing inputs are optional (ONNX): the first min_inputs() must be present.
+      for (int i = 0; i < std::min(ni, def.min_inputs()); ++i)
+        SLIM_CHECK(node.inputs[static_cast<size_t>(i)] >= 0, node.attrs.owner(), ": input ", i, " is required");
       if (ni > 0) {
         const DType d = model.tensors[static_cast<size_t>(node.inputs[0])].dtype;
         SLIM_CHECK(def.supports_dtype(d), node.attrs.owner(), ": dtype ", dtype_name(d), " is not supported by ",
@@ -103,7 +111,7 @@ struct Session::Impl {
           ptrs[i] = &refs[i];
         }
         PrepareContext pctx{node.attrs, kernel_choice, ptrs, node.outputs.size()};
-        cn.prepared = def.prepare_fn()(pctx);
+        cn.prepared = guard_internal(node.attrs, [&] { return def.prepare_fn()(pctx); });
         cn.kernel_isa = pctx.kernel_isa;
       }
       nodes.push_back(std::move(cn));
@@ -181,7 +189,7 @@ struct Session::Impl {
         return plans.front().second;
       }
     }
-    auto plan = build_plan(model, nodes, inputs, *pool);
+    auto plan = build_plan(model, nodes, inputs, *pool, options.max_memory_bytes);
     plans.emplace_front(std::move(key), plan);
     if (plans.size() > kPlanCacheSize) plans.pop_back();
     remember_memory(*plan);
@@ -245,7 +253,11 @@ struct Session::Impl {
       void* data = nullptr;
       switch (s.kind) {
         case SlotKind::kArena: data = base + s.offset; break;
-        case SlotKind::kInput: data = const_cast<void*>(given.at(input_info[s.input_pos].name).data); break;
+        case SlotKind::kInput:
+          data = const_cast<void*>(given.at(input_info[s.input_pos].name).data);
+          // An empty input may come without a buffer; kernels and memcpy want a pointer all the same.
+          if (data == nullptr) data = &empty_input;
+          break;
         case SlotKind::kConstant: case SlotKind::kKnown: data = const_cast<void*>(s.data); break;
       }
       refs[id] = TensorRef{data, s.dtype, s.shape, s.layout};
@@ -263,7 +275,7 @@ struct Session::Impl {
         for (int id : step.outputs) outs.push_back(refs[id]);
         const CompiledNode& cn = nodes[step.node];
         KernelContext ctx{cn.node->attrs, ins, outs, cn.prepared.get(), *pool};
-        (*cn.kernel)(ctx);
+        guard_internal(cn.node->attrs, [&] { (*cn.kernel)(ctx); });
       } else {
         convert_layout(refs[step.inputs[0]], refs[step.outputs[0]], *pool);
       }

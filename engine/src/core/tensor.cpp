@@ -21,13 +21,18 @@ int64_t numel(const Shape& shape) {
 }
 
 bool checked_numel(const Shape& shape, int64_t limit, int64_t* out) {
-  int64_t n = 1;
+  int64_t nonzero = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     if (d < 0) return false;
-    if (d != 0 && n > limit / d) return false;
-    n *= d;
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (nonzero > limit / d) return false;
+    nonzero *= d;
   }
-  *out = n;
+  *out = empty ? 0 : nonzero;
   return true;
 }
 
@@ -51,9 +56,9 @@ Shape physical_shape(const Shape& shape, Layout layout) {
 }
 
 int normalize_axis(int64_t axis, int rank, const char* what) {
-  const int64_t a = axis < 0 ? axis + rank : axis;
-  SLIM_CHECK(a >= 0 && a < std::max(rank, 1), what, " ", axis, " is out of range for rank ", rank);
-  return static_cast<int>(a);
+  // A scalar has no axis: callers index shape[axis] with the result.
+  SLIM_CHECK(axis >= -rank && axis < rank, what, " ", axis, " is out of range for rank ", rank);
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
 int physical_axis(int64_t axis, int rank, Layout layout) {

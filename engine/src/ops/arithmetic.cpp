@@ -4,6 +4,7 @@
 // NHWC (e.g. an NHWC activation plus a [C,1,1] constant) and the output is
 // written in its own memory order.
 #include <cmath>
+#include <type_traits>
 
 #include "ops/broadcast.h"
 
@@ -19,8 +20,19 @@ void infer_same_dtype(InferContext& ctx) {
 
 template <typename T>
 T int_div(T a, T b) {
-  // ONNX integer Div truncates like C; division by zero is undefined there, so give 0 instead of crashing.
-  return b == 0 ? T(0) : a / b;
+  // ONNX integer Div truncates like C; division by zero is undefined there, so
+  // give 0 instead of trapping, and MIN / -1 wraps (it traps in hardware too).
+  if (b == 0) return T(0);
+  if (b == T(-1)) return static_cast<T>(T(0) - static_cast<std::make_unsigned_t<T>>(a));
+  return a / b;
+}
+
+// Integer +, -, * wrap around as two's complement (what ONNX Runtime's
+// integer kernels do in practice); signed overflow in C++ is undefined.
+template <typename T, typename F>
+T wrapping(T a, T b, F f) {
+  using U = std::make_unsigned_t<T>;
+  return static_cast<T>(f(static_cast<U>(a), static_cast<U>(b)));
 }
 
 template <typename Op>
@@ -34,9 +46,24 @@ void arith(const KernelContext& ctx) {
   }
 }
 
-struct AddOp { template <typename T> static T f(T a, T b) { return a + b; } };
-struct SubOp { template <typename T> static T f(T a, T b) { return a - b; } };
-struct MulOp { template <typename T> static T f(T a, T b) { return a * b; } };
+struct AddOp {
+  template <typename T> static T f(T a, T b) {
+    if constexpr (std::is_floating_point_v<T>) return a + b;
+    else return wrapping(a, b, [](auto x, auto y) { return x + y; });
+  }
+};
+struct SubOp {
+  template <typename T> static T f(T a, T b) {
+    if constexpr (std::is_floating_point_v<T>) return a - b;
+    else return wrapping(a, b, [](auto x, auto y) { return x - y; });
+  }
+};
+struct MulOp {
+  template <typename T> static T f(T a, T b) {
+    if constexpr (std::is_floating_point_v<T>) return a * b;
+    else return wrapping(a, b, [](auto x, auto y) { return x * y; });
+  }
+};
 struct DivOp {
   template <typename T> static T f(T a, T b) {
     if constexpr (std::is_floating_point_v<T>) return a / b; else return int_div(a, b);
@@ -167,7 +194,7 @@ void infer_mod(InferContext& ctx) {
 
 template <typename T>
 T python_mod(T a, T b) {
-  if (b == 0) return T(0);  // undefined in ONNX; never crash
+  if (b == 0 || b == T(-1)) return T(0);  // x % 0 is undefined in ONNX, MIN % -1 traps; x % -1 is 0
   const T r = a % b;
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
@@ -180,11 +207,11 @@ void mod_kernel(const KernelContext& ctx) {
       return broadcast_binary<float, float, float>(ctx, a, b, y, [](float p, float q) { return std::fmod(p, q); });
     case DType::kInt32:
       if (fmod) return broadcast_binary<int32_t, int32_t, int32_t>(ctx, a, b, y, [](int32_t p, int32_t q) {
-        return q == 0 ? 0 : p % q; });
+        return q == 0 || q == -1 ? 0 : p % q; });
       return broadcast_binary<int32_t, int32_t, int32_t>(ctx, a, b, y, python_mod<int32_t>);
     case DType::kInt64:
       if (fmod) return broadcast_binary<int64_t, int64_t, int64_t>(ctx, a, b, y, [](int64_t p, int64_t q) {
-        return q == 0 ? int64_t(0) : p % q; });
+        return q == 0 || q == -1 ? int64_t(0) : p % q; });
       return broadcast_binary<int64_t, int64_t, int64_t>(ctx, a, b, y, python_mod<int64_t>);
     default: fail(ctx.attrs.owner(), ": unsupported dtype ", dtype_name(y.dtype));
   }

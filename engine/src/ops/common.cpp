@@ -8,13 +8,65 @@
 
 namespace slim {
 
+int64_t int_attr(const Attributes& a, const char* name, int64_t fallback, int64_t lo, int64_t hi) {
+  const int64_t v = a.get_int(name, fallback);
+  SLIM_CHECK(v >= lo && v <= hi, a.owner(), ": attribute '", name, "' = ", v, " is out of range [", lo, ", ", hi, "]");
+  return v;
+}
+
+std::vector<int64_t> ints_attr(const Attributes& a, const char* name, const std::vector<int64_t>& fallback,
+                               size_t count, int64_t lo, int64_t hi) {
+  std::vector<int64_t> v = a.get_ints(name, fallback);
+  SLIM_CHECK(count == 0 || v.size() == count, a.owner(), ": attribute '", name, "' has ", v.size(),
+             " values, expected ", count);
+  for (size_t i = 0; i < v.size(); ++i)
+    SLIM_CHECK(v[i] >= lo && v[i] <= hi, a.owner(), ": attribute '", name, "'[", i, "] = ", v[i],
+               " is out of range [", lo, ", ", hi, "]");
+  return v;
+}
+
+std::string enum_attr(const Attributes& a, const char* name, const std::string& fallback,
+                      std::initializer_list<const char*> allowed) {
+  const std::string v = a.get_string(name, fallback);
+  std::string list;
+  for (const char* x : allowed) {
+    if (v == x) return v;
+    list += (list.empty() ? "" : ", ") + std::string(x);
+  }
+  fail(a.owner(), ": attribute '", name, "' = '", v, "' is not supported (", list, ")");
+}
+
+int64_t mul_dims(const std::string& owner, const char* what, int64_t a, int64_t b) {
+  int64_t r = 0;
+  SLIM_CHECK(checked_mul(a, b, &r) && r <= kMaxElements && r >= -kMaxElements, owner, ": ", what, " (", a, " * ", b,
+             ") is out of range");
+  return r;
+}
+
+int64_t add_dims(const std::string& owner, const char* what, int64_t a, int64_t b) {
+  int64_t r = 0;
+  SLIM_CHECK(checked_add(a, b, &r) && r <= kMaxElements && r >= -kMaxElements, owner, ": ", what, " (", a, " + ", b,
+             ") is out of range");
+  return r;
+}
+
+void require_dtype(const InferContext& c, size_t i, std::initializer_list<DType> ok, const char* what) {
+  const DType d = c.input_dtype(i);
+  std::string list;
+  for (DType x : ok) {
+    if (d == x) return;
+    list += (list.empty() ? "" : ", ") + std::string(dtype_name(x));
+  }
+  c.error(what, " (input ", i, ") has dtype ", dtype_name(d), ", expected ", list);
+}
+
 std::vector<int64_t> int_values(const TensorRef& t, const std::string& owner, const char* what) {
   SLIM_CHECK(t.data != nullptr, owner, ": ", what, " must be known when the graph is planned (a constant or a shape "
              "computation)");
   const int64_t n = t.numel();
   std::vector<int64_t> v(static_cast<size_t>(n));
   if (t.dtype == DType::kInt64) {
-    std::memcpy(v.data(), t.data, static_cast<size_t>(n) * sizeof(int64_t));
+    if (n > 0) std::memcpy(v.data(), t.data, static_cast<size_t>(n) * sizeof(int64_t));
   } else if (t.dtype == DType::kInt32) {
     const int32_t* p = t.ptr<const int32_t>();
     for (int64_t i = 0; i < n; ++i) v[i] = p[i];
@@ -81,6 +133,11 @@ StridedLoop::StridedLoop(const Shape& domain, Layout layout, std::vector<std::ve
   const std::vector<int> order = memory_order(rank, layout);
   strides_.resize(strides.size());
   inner_strides_.assign(strides.size(), 0);
+  // Nothing to walk; the strides of an empty domain need not even fit in int64.
+  if (std::find(domain.begin(), domain.end(), 0) != domain.end()) {
+    rows_ = 0;
+    return;
+  }
   if (rank == 0) return;
   // Drop size-1 dims and merge neighbours that are contiguous for every operand:
   // fewer, longer runs make the inner loop the one that matters.

@@ -13,6 +13,30 @@
 
 namespace slim {
 
+// Spatial attributes (kernel sizes, strides, dilations, pads) above this are
+// refused: 2^20 is far beyond any real network, and with dims below 2^40
+// (kMaxElements) it keeps window arithmetic (index * stride + tap * dilation)
+// inside int64.
+constexpr int64_t kMaxWindow = int64_t(1) << 20;
+
+// An int attribute (or `fallback` when absent) that must lie in [lo, hi]; the
+// error names the node, the attribute and the value.
+int64_t int_attr(const Attributes& a, const char* name, int64_t fallback, int64_t lo, int64_t hi);
+// An ints attribute (or `fallback`) with `count` values (any count when 0), each in [lo, hi].
+std::vector<int64_t> ints_attr(const Attributes& a, const char* name, const std::vector<int64_t>& fallback,
+                               size_t count, int64_t lo, int64_t hi);
+// A string attribute (or `fallback`) that must be one of `allowed`.
+std::string enum_attr(const Attributes& a, const char* name, const std::string& fallback,
+                      std::initializer_list<const char*> allowed);
+
+// Shape arithmetic on values from a model file: a * b and a + b, refused (naming
+// the node and `what`) when they overflow or exceed kMaxElements.
+int64_t mul_dims(const std::string& owner, const char* what, int64_t a, int64_t b);
+int64_t add_dims(const std::string& owner, const char* what, int64_t a, int64_t b);
+
+// Input i must have one of the dtypes `ok`; `what` names it in the error.
+void require_dtype(const InferContext& c, size_t i, std::initializer_list<DType> ok, const char* what);
+
 // Values of an int64/int32 tensor (shape, axes, pads ...); errors name `what`.
 std::vector<int64_t> int_values(const TensorRef& t, const std::string& owner, const char* what);
 // Same for an input whose values must be known at plan time (constant or folded).

@@ -26,55 +26,60 @@ struct ConvState {
   std::vector<float> packed;                         // weights packed for the chosen variant
 };
 
-std::vector<int64_t> pair_attr(const Attributes& attrs, const char* name, int64_t fallback) {
-  std::vector<int64_t> v = attrs.get_ints(name, {fallback, fallback});
-  SLIM_CHECK(v.size() == 2, attrs.owner(), ": attribute '", name, "' must have 2 values for a 2-D Conv, got ",
-             v.size());
-  for (int64_t x : v) SLIM_CHECK(x >= 1, attrs.owner(), ": attribute '", name, "' must be >= 1");
-  return v;
-}
-
 AutoPad read_auto_pad(const Attributes& attrs) {
-  const std::string s = attrs.get_string("auto_pad", "NOTSET");
-  if (s == "NOTSET") return AutoPad::kNotSet;
+  const std::string s = enum_attr(attrs, "auto_pad", "NOTSET", {"NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"});
   if (s == "VALID") return AutoPad::kValid;
   if (s == "SAME_UPPER") return AutoPad::kSameUpper;
   if (s == "SAME_LOWER") return AutoPad::kSameLower;
-  fail(attrs.owner(), ": unknown auto_pad '", s, "'");
+  return AutoPad::kNotSet;
 }
 
 // The attributes and weight shape [M, C / group, kh, kw] as a Conv2dShape; the
 // input size is a placeholder (the smallest image the dilated kernel fits).
+// Every field is range-checked here, once, so that the geometry arithmetic of
+// shape inference and of the kernels stays far from int64 overflow.
 kernels::Conv2dShape read_geometry(const Attributes& attrs, const Shape& w_shape) {
-  SLIM_CHECK(w_shape.size() == 4, attrs.owner(), ": only 2-D Conv is supported (weight rank 4), got weight ",
+  const std::string& owner = attrs.owner();
+  SLIM_CHECK(w_shape.size() == 4, owner, ": only 2-D Conv is supported (weight rank 4), got weight ",
              shape_str(w_shape));
+  for (int64_t d : w_shape)
+    SLIM_CHECK(d >= 1, owner, ": weight ", shape_str(w_shape), " has an empty dim");
   kernels::Conv2dShape s;
-  s.groups = attrs.get_int("group", 1);
-  SLIM_CHECK(s.groups >= 1, attrs.owner(), ": attribute 'group' must be >= 1");
   s.out_c = w_shape[0];
-  s.in_c = w_shape[1] * s.groups;
+  // A group must split the output channels (and so the input channels) evenly.
+  s.groups = int_attr(attrs, "group", 1, 1, s.out_c);
+  SLIM_CHECK(s.out_c % s.groups == 0, owner, ": attribute 'group' = ", s.groups,
+             " does not divide the weight's output channels ", s.out_c);
+  s.in_c = mul_dims(owner, "input channels (weight dim 1 * group)", w_shape[1], s.groups);
   s.kernel_h = w_shape[2];
   s.kernel_w = w_shape[3];
+  SLIM_CHECK(s.kernel_h <= kMaxWindow && s.kernel_w <= kMaxWindow, owner, ": kernel ", s.kernel_h, "x", s.kernel_w,
+             " is larger than ", kMaxWindow);
   if (attrs.has("kernel_shape")) {
     const auto ks = attrs.get_ints("kernel_shape");
-    SLIM_CHECK(ks.size() == 2 && ks[0] == s.kernel_h && ks[1] == s.kernel_w, attrs.owner(),
+    SLIM_CHECK(ks.size() == 2 && ks[0] == s.kernel_h && ks[1] == s.kernel_w, owner,
                ": attribute 'kernel_shape' does not match the weight shape ", shape_str(w_shape));
   }
-  const auto st = pair_attr(attrs, "strides", 1), dl = pair_attr(attrs, "dilations", 1);
+  const auto st = ints_attr(attrs, "strides", {1, 1}, 2, 1, kMaxWindow);
+  const auto dl = ints_attr(attrs, "dilations", {1, 1}, 2, 1, kMaxWindow);
   s.stride_h = st[0];
   s.stride_w = st[1];
   s.dilation_h = dl[0];
   s.dilation_w = dl[1];
   read_auto_pad(attrs);
-  const auto pads = attrs.get_ints("pads", {0, 0, 0, 0});
-  SLIM_CHECK(pads.size() == 4, attrs.owner(), ": attribute 'pads' must have 4 values, got ", pads.size());
-  for (int64_t p : pads) SLIM_CHECK(p >= 0, attrs.owner(), ": attribute 'pads' must be >= 0");
+  const auto pads = ints_attr(attrs, "pads", {0, 0, 0, 0}, 4, 0, kMaxWindow);
   s.pad_top = pads[0];
   s.pad_left = pads[1];
   s.pad_bottom = pads[2];
   s.pad_right = pads[3];
+  // Dilated kernel extents; < 2^40 each, since both factors are below 2^20.
   s.in_h = (s.kernel_h - 1) * s.dilation_h + 1;
   s.in_w = (s.kernel_w - 1) * s.dilation_w + 1;
+  // A pad wider than the dilated kernel only adds outputs that see nothing
+  // but padding; no exported network has one.
+  SLIM_CHECK(s.pad_top <= s.in_h && s.pad_bottom <= s.in_h && s.pad_left <= s.in_w && s.pad_right <= s.in_w, owner,
+             ": attribute 'pads' [", pads[0], ", ", pads[1], ", ", pads[2], ", ", pads[3],
+             "] exceeds the dilated kernel ", s.in_h, "x", s.in_w);
   return s;
 }
 
@@ -107,12 +112,14 @@ void infer_conv(InferContext& ctx) {
   const Shape& x = ctx.input_shape(0);
   const Shape& w = ctx.input_shape(1);
   if (x.size() != 4) ctx.error("expects a rank-4 input (N, C, H, W), got ", shape_str(x));
+  require_dtype(ctx, 1, {DType::kFloat32}, "weight");
   kernels::Conv2dShape s = read_geometry(ctx.attrs(), w);
   if (x[1] != s.in_c)
     ctx.error("input has ", x[1], " channels but weight ", shape_str(w), " with group ", s.groups, " expects ", s.in_c);
-  if (w[0] % s.groups != 0) ctx.error("output channels ", w[0], " are not divisible by group ", s.groups);
-  if (ctx.has_input(2) && ctx.input_shape(2) != Shape{w[0]})
-    ctx.error("bias shape ", shape_str(ctx.input_shape(2)), " must be [", w[0], "]");
+  if (ctx.has_input(2)) {
+    require_dtype(ctx, 2, {DType::kFloat32}, "bias");
+    if (ctx.input_shape(2) != Shape{w[0]}) ctx.error("bias shape ", shape_str(ctx.input_shape(2)), " must be [", w[0], "]");
+  }
   if (!at_input(s, read_auto_pad(ctx.attrs()), x))
     ctx.error("input ", shape_str(x), " is smaller than the (dilated, padded) kernel ", s.kernel_h, "x", s.kernel_w);
   // Padding alone can fit the kernel; an image of no pixels is still an error.
@@ -124,14 +131,11 @@ std::shared_ptr<void> prepare_conv(PrepareContext& ctx) {
   const TensorRef* w = ctx.constant(1);
   if (w == nullptr) ctx.error("the weight (input 1) must be a constant");
   if (w->dtype != DType::kFloat32) ctx.error("weight dtype must be float32, got ", dtype_name(w->dtype));
-  for (int64_t d : w->shape)
-    if (d < 1) ctx.error("weight ", shape_str(w->shape), " has an empty dim");
   auto st = std::make_shared<ConvState>();
   st->shape = read_geometry(ctx.attrs, w->shape);
   st->auto_pad = read_auto_pad(ctx.attrs);
   st->act = parse_fused_activation(ctx.attrs);
   const kernels::Conv2dShape& s = st->shape;
-  if (s.out_c % s.groups != 0) ctx.error("output channels ", s.out_c, " are not divisible by group ", s.groups);
   st->bias.assign(static_cast<size_t>(s.out_c), 0.0f);
   if (ctx.has_input(2)) {
     const TensorRef* b = ctx.constant(2);

@@ -1,6 +1,8 @@
 // Tensors filled from parameters known at plan time: ConstantOfShape and Range
 // (foldable, so small ones become plan constants).
 #include <cmath>
+#include <limits>
+#include <type_traits>
 
 #include "ops/common.h"
 
@@ -11,10 +13,29 @@ namespace {
 // the engine file stores as a scalar `value` (int or float) plus `dtype`.
 DType const_dtype(const Attributes& a) {
   const int64_t code = a.get_int("dtype", a.has("value") && a.all().at("value").type == Attribute::kInt ? 7 : 1);
-  const DType d = static_cast<DType>(code);
-  SLIM_CHECK(d == DType::kFloat32 || d == DType::kInt64 || d == DType::kInt32 || d == DType::kBool, a.owner(),
-             ": unsupported ConstantOfShape dtype code ", code);
-  return d;
+  // Compared as int64: a cast to DType first would wrap 257 to 1 (float32).
+  SLIM_CHECK(code == int64_t(DType::kFloat32) || code == int64_t(DType::kInt64) || code == int64_t(DType::kInt32) ||
+                 code == int64_t(DType::kBool),
+             a.owner(), ": unsupported ConstantOfShape dtype code ", code);
+  if (a.has("value")) {
+    const Attribute::Type t = a.all().at("value").type;
+    SLIM_CHECK(t == Attribute::kInt || t == Attribute::kFloat, a.owner(), ": attribute 'value' must be int or float");
+  }
+  return static_cast<DType>(code);
+}
+
+// value converted to T; NaN and out-of-range values saturate instead of being
+// undefined behaviour (ONNX leaves them unspecified).
+template <typename T>
+T saturate(double v) {
+  if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, bool>) {
+    return static_cast<T>(v);
+  } else {
+    if (!(v == v)) return T(0);
+    if (v <= static_cast<double>(std::numeric_limits<T>::min())) return std::numeric_limits<T>::min();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
+  }
 }
 
 void infer_constant_of_shape(InferContext& ctx) {
@@ -26,13 +47,18 @@ void infer_constant_of_shape(InferContext& ctx) {
 
 void constant_of_shape_kernel(const KernelContext& ctx) {
   const Attributes& a = ctx.attrs;
-  double v = 0.0;
-  if (a.has("value")) v = a.all().at("value").type == Attribute::kInt ? static_cast<double>(a.get_int("value"))
-                                                                       : a.get_float("value");
+  const bool int_value = a.has("value") && a.all().at("value").type == Attribute::kInt;
+  const int64_t iv = int_value ? a.get_int("value") : 0;
+  const double v = int_value ? static_cast<double>(iv) : a.get_float("value", 0.0f);
   dispatch_dtype(ctx.outputs[0].dtype, a.owner(), [&](auto z) {
     using T = decltype(z);
     T* y = ctx.outputs[0].ptr<T>();
-    std::fill(y, y + ctx.outputs[0].numel(), static_cast<T>(v));
+    // An int value goes to an int dtype exactly (a double would round 2^53 + 1).
+    T fill = saturate<T>(v);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      if (int_value && iv >= std::numeric_limits<T>::min() && iv <= std::numeric_limits<T>::max()) fill = static_cast<T>(iv);
+    }
+    std::fill(y, y + ctx.outputs[0].numel(), fill);
   });
 }
 
@@ -48,6 +74,9 @@ void infer_range(InferContext& ctx) {
   const double delta = scalar_value(*ctx.input_value(2), o, "delta");
   if (delta == 0.0) ctx.error("delta must not be 0");
   const double n = std::ceil((limit - start) / delta);
+  // NaN, infinite or beyond any tensor: refused before the cast to int64, which would be undefined.
+  if (!(n <= static_cast<double>(kMaxElements))) ctx.error("start ", start, ", limit ", limit, ", delta ", delta,
+                                                         " give ", n, " elements");
   ctx.set_output(0, d, {static_cast<int64_t>(std::max(0.0, n))});
 }
 
@@ -56,7 +85,15 @@ void range_kernel(const KernelContext& ctx) {
     using T = decltype(z);
     const T start = ctx.inputs[0].ptr<const T>()[0], delta = ctx.inputs[2].ptr<const T>()[0];
     T* y = ctx.outputs[0].ptr<T>();
-    for (int64_t i = 0; i < ctx.outputs[0].numel(); ++i) y[i] = static_cast<T>(start + static_cast<T>(i) * delta);
+    for (int64_t i = 0; i < ctx.outputs[0].numel(); ++i) {
+      if constexpr (std::is_floating_point_v<T>) {
+        y[i] = start + static_cast<T>(i) * delta;
+      } else {
+        // Wrapping arithmetic: the element count came from doubles, so the
+        // last value may step just past the type's range; no undefined overflow.
+        y[i] = static_cast<T>(static_cast<uint64_t>(start) + static_cast<uint64_t>(i) * static_cast<uint64_t>(delta));
+      }
+    }
   });
 }
 

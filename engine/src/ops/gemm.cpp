@@ -29,7 +29,14 @@ void infer_gemm(InferContext& ctx) {
   const int64_t m = ta ? a[1] : a[0], k = ta ? a[0] : a[1];
   const int64_t kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
   if (k != kb) ctx.error("inner dims differ: A ", shape_str(a), " B ", shape_str(b), " (transA ", ta, ", transB ", tb, ")");
-  if (ctx.has_input(2)) broadcast_shapes(ctx.input_shape(2), {m, n}, ctx.attrs().owner());
+  require_dtype(ctx, 1, {DType::kFloat32}, "B");
+  if (ctx.has_input(2)) {
+    require_dtype(ctx, 2, {DType::kFloat32}, "C");
+    // C broadcasts to [M, N] one way only: the kernel indexes it with [M, N] strides.
+    const Shape& c = ctx.input_shape(2);
+    if (c.size() > 2 || broadcast_shapes(c, {m, n}, ctx.attrs().owner()) != Shape{m, n})
+      ctx.error("C ", shape_str(c), " does not broadcast to [", m, ", ", n, "]");
+  }
   ctx.set_output(0, DType::kFloat32, {m, n});
 }
 

@@ -12,7 +12,8 @@ void same_layout_copy_kernel(const KernelContext& ctx) {
 
 void infer_dropout(InferContext& ctx) {
   const TensorRef* training = ctx.has_input(2) ? ctx.input_value(2) : nullptr;
-  if (ctx.has_input(2) && (training == nullptr || *training->ptr<const bool>()))
+  if (ctx.has_input(2) && (training == nullptr || training->dtype != DType::kBool || training->numel() != 1 ||
+                           *training->ptr<const bool>()))
     ctx.error("training_mode must be a constant false (inference only)");
   infer_like_input0(ctx);
   if (ctx.num_outputs() > 1) ctx.set_output(1, DType::kBool, ctx.input_shape(0));

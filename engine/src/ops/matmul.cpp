@@ -39,6 +39,7 @@ MatMulDims matmul_dims(const Shape& a0, const Shape& b0, const std::string& owne
 }
 
 void infer_matmul(InferContext& ctx) {
+  require_dtype(ctx, 1, {DType::kFloat32}, "B");
   const MatMulDims d = matmul_dims(ctx.input_shape(0), ctx.input_shape(1), ctx.attrs().owner());
   Shape out = d.batch;
   if (!d.a_vec) out.push_back(d.m);

@@ -25,13 +25,14 @@ void infer_concat(InferContext& ctx) {
     for (int d = 0; d < rank; ++d)
       if (d != axis && s[d] != first[d])
         ctx.error("input ", i, " shape ", shape_str(s), " does not match ", shape_str(first), " off axis ", axis);
-    out[axis] += s[axis];
+    out[axis] = add_dims(ctx.attrs().owner(), "concatenated axis", out[axis], s[axis]);
   }
   ctx.set_output(0, ctx.input_dtype(0), out);
 }
 
 void concat_kernel(const KernelContext& ctx) {
   const TensorRef& y = ctx.outputs[0];
+  if (y.numel() == 0) return;
   const int axis = normalize_axis(ctx.attrs.get_int("axis"), y.rank(), "axis");
   const auto ys = strides_of(y);
   int64_t offset = 0;
@@ -58,8 +59,8 @@ std::vector<int64_t> split_sizes(const Attributes& a, const TensorRef* split_inp
   SLIM_CHECK(sizes.size() == outputs, owner, ": split has ", sizes.size(), " sizes for ", outputs, " outputs");
   int64_t total = 0;
   for (int64_t s : sizes) {
-    SLIM_CHECK(s >= 0, owner, ": split sizes must be >= 0");
-    total += s;
+    SLIM_CHECK(s >= 0 && s <= dim, owner, ": split size ", s, " is out of range for an axis of ", dim);
+    total += s;  // each <= dim <= 2^40, at most 2^20 of them: no overflow
   }
   SLIM_CHECK(total == dim, owner, ": split sizes sum to ", total, " but the axis has ", dim);
   return sizes;
@@ -118,20 +119,24 @@ SliceSpec slice_spec(const InferContext& ctx) {
     seen[a] = true;
     const int64_t dim = in[a], step = steps[i];
     if (step == 0) ctx.error("steps must not be 0");
+    // starts/ends are clamped below, so adding a dim (< 2^40) to a negative one cannot overflow.
     int64_t b = starts[i] < 0 ? starts[i] + dim : starts[i];
     int64_t e = ends[i] < 0 ? ends[i] + dim : ends[i];
     // Clamp as ONNX does: [0, dim] for positive steps, [-1, dim - 1] for negative ones.
+    // Counted as 1 + (span - 1) / |step|: steps reach +-2^63, spans do not.
     if (step > 0) {
       b = std::clamp<int64_t>(b, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
-      s.out[a] = e > b ? (e - b + step - 1) / step : 0;
+      s.out[a] = e > b ? 1 + (e - b - 1) / step : 0;
     } else {
       b = std::clamp<int64_t>(b, -1, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      s.out[a] = b > e ? (b - e + (-step) - 1) / (-step) : 0;
+      s.out[a] = b > e ? 1 + (b - e - 1) / -std::max(step, -kMaxElements) : 0;
     }
-    s.start[a] = b;
-    s.step[a] = step;
+    s.start[a] = s.out[a] > 0 ? b : 0;
+    // A step matters only between two taken elements, so it is then below the
+    // dim and stride * step stays inside the tensor's extent.
+    s.step[a] = s.out[a] > 1 ? step : 1;
   }
   return s;
 }
@@ -204,7 +209,7 @@ void infer_tile(InferContext& ctx) {
   Shape out(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     if (reps[i] < 0) ctx.error("repeats must be >= 0");
-    out[i] = in[i] * reps[i];
+    out[i] = mul_dims(ctx.attrs().owner(), "tiled dim", in[i], reps[i]);
   }
   ctx.set_output(0, ctx.input_dtype(0), out);
 }
@@ -237,9 +242,7 @@ struct PadSpec {
 PadSpec pad_spec(const InferContext& ctx) {
   const int rank = static_cast<int>(ctx.input_shape(0).size());
   PadSpec p;
-  p.mode = ctx.attrs().get_string("mode", "constant");
-  if (p.mode != "constant" && p.mode != "reflect" && p.mode != "edge")
-    ctx.error("mode '", p.mode, "' is not supported (constant, reflect, edge)");
+  p.mode = enum_attr(ctx.attrs(), "mode", "constant", {"constant", "reflect", "edge"});
   const auto pads = ctx.has_input(1) ? known_int_input(ctx, 1, "pads") : ctx.attrs().get_ints("pads");
   std::vector<int64_t> axes;
   if (ctx.has_input(3)) {
@@ -253,7 +256,10 @@ PadSpec pad_spec(const InferContext& ctx) {
   if (pads.size() != 2 * axes.size()) ctx.error("pads has ", pads.size(), " values, expected ", 2 * axes.size());
   p.begin.assign(rank, 0);
   p.end.assign(rank, 0);
+  std::vector<bool> seen(rank, false);
   for (size_t i = 0; i < axes.size(); ++i) {
+    if (seen[axes[i]]) ctx.error("axis ", axes[i], " is repeated");
+    seen[axes[i]] = true;
     p.begin[axes[i]] = pads[i];
     p.end[axes[i]] = pads[i + axes.size()];
   }
@@ -263,11 +269,15 @@ PadSpec pad_spec(const InferContext& ctx) {
 void infer_pad(InferContext& ctx) {
   const PadSpec p = pad_spec(ctx);
   Shape out = ctx.input_shape(0);
+  const std::string& owner = ctx.attrs().owner();
   for (size_t d = 0; d < out.size(); ++d) {
-    out[d] += p.begin[d] + p.end[d];
+    if (p.begin[d] < -kMaxElements || p.begin[d] > kMaxElements || p.end[d] < -kMaxElements || p.end[d] > kMaxElements)
+      ctx.error("pads (", p.begin[d], ", ", p.end[d], ") on axis ", d, " are out of range");
+    out[d] = add_dims(owner, "padded axis", add_dims(owner, "padded axis", out[d], p.begin[d]), p.end[d]);
     if (out[d] < 0) ctx.error("pads make axis ", d, " negative");
     if (p.mode != "constant" && ctx.input_shape(0)[d] == 0 && out[d] > 0)
       ctx.error("mode ", p.mode, " cannot pad an empty axis");
+    // Reflection mirrors once: a pad must stay inside the axis it mirrors.
     if (p.mode == "reflect" && (p.begin[d] >= ctx.input_shape(0)[d] || p.end[d] >= ctx.input_shape(0)[d]) &&
         (p.begin[d] > 0 || p.end[d] > 0))
       ctx.error("reflect pads must be smaller than the axis size on axis ", d);
@@ -287,6 +297,7 @@ void pad_kernel(const KernelContext& ctx) {
   InferContext ictx(ctx.attrs, present_inputs(ctx), 1);
   const PadSpec p = pad_spec(ictx);
   const int rank = y.rank();
+  if (y.numel() == 0) return;
   const auto xs = strides_of(x), ys = strides_of(y);
   dispatch_dtype(y.dtype, ctx.attrs.owner(), [&](auto z) {
     using T = decltype(z);
@@ -316,14 +327,18 @@ void pad_kernel(const KernelContext& ctx) {
 // ---- DepthToSpace / SpaceToDepth (6-D strided views) ----------------------
 void infer_depth_to_space(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
-  const int64_t bs = ctx.attrs().get_int("blocksize");
-  if (in.size() != 4 || bs < 1 || in[1] % (bs * bs) != 0)
+  const int64_t bs = int_attr(ctx.attrs(), "blocksize", 0, 1, kMaxWindow);
+  enum_attr(ctx.attrs(), "mode", "DCR", {"DCR", "CRD"});
+  const std::string& owner = ctx.attrs().owner();
+  if (in.size() != 4 || in[1] % (bs * bs) != 0)
     ctx.error("needs a rank-4 input with channels divisible by blocksize^2, got ", shape_str(in), " and ", bs);
-  ctx.set_output(0, ctx.input_dtype(0), {in[0], in[1] / (bs * bs), in[2] * bs, in[3] * bs});
+  ctx.set_output(0, ctx.input_dtype(0),
+                 {in[0], in[1] / (bs * bs), mul_dims(owner, "height", in[2], bs), mul_dims(owner, "width", in[3], bs)});
 }
 
 void depth_to_space_kernel(const KernelContext& ctx) {
   const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
+  if (y.numel() == 0) return;
   const int64_t bs = ctx.attrs.get_int("blocksize");
   const bool crd = ctx.attrs.get_string("mode", "DCR") == "CRD";
   const auto s = strides_of(x), o = strides_of(y);
@@ -338,14 +353,16 @@ void depth_to_space_kernel(const KernelContext& ctx) {
 
 void infer_space_to_depth(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
-  const int64_t bs = ctx.attrs().get_int("blocksize");
-  if (in.size() != 4 || bs < 1 || in[2] % bs != 0 || in[3] % bs != 0)
+  const int64_t bs = int_attr(ctx.attrs(), "blocksize", 0, 1, kMaxWindow);
+  if (in.size() != 4 || in[2] % bs != 0 || in[3] % bs != 0)
     ctx.error("needs a rank-4 input with H and W divisible by blocksize, got ", shape_str(in), " and ", bs);
-  ctx.set_output(0, ctx.input_dtype(0), {in[0], in[1] * bs * bs, in[2] / bs, in[3] / bs});
+  const int64_t c = mul_dims(ctx.attrs().owner(), "channels", mul_dims(ctx.attrs().owner(), "channels", in[1], bs), bs);
+  ctx.set_output(0, ctx.input_dtype(0), {in[0], c, in[2] / bs, in[3] / bs});
 }
 
 void space_to_depth_kernel(const KernelContext& ctx) {
   const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
+  if (y.numel() == 0) return;
   const int64_t bs = ctx.attrs.get_int("blocksize");
   const auto s = strides_of(x), o = strides_of(y);
   const int64_t c = x.shape[1];
@@ -358,6 +375,7 @@ void space_to_depth_kernel(const KernelContext& ctx) {
 // ---- Gather ---------------------------------------------------------------
 void infer_gather(InferContext& ctx) {
   const Shape& data = ctx.input_shape(0);
+  if (data.empty()) ctx.error("data must have rank >= 1");
   const int axis = normalize_axis(ctx.attrs().get_int("axis", 0), static_cast<int>(data.size()), "axis");
   if (ctx.input_dtype(1) != DType::kInt64 && ctx.input_dtype(1) != DType::kInt32)
     ctx.error("indices must be int64 or int32");
@@ -375,6 +393,7 @@ void gather_kernel(const KernelContext& ctx) {
   for (int d = 0; d < axis; ++d) outer *= x.shape[d];
   for (int d = axis + 1; d < x.rank(); ++d) inner *= x.shape[d];
   const int64_t dim = x.shape[axis], n = static_cast<int64_t>(idx.size());
+  if (y.numel() == 0) return;
   const size_t es = dtype_size(y.dtype), row = static_cast<size_t>(inner) * es;
   const auto* src = static_cast<const uint8_t*>(x.data);
   auto* dst = static_cast<uint8_t*>(y.data);

@@ -75,6 +75,10 @@ void bn_kernel(const KernelContext& ctx) {
 void infer_in(InferContext& ctx) {
   const Shape& x = ctx.input_shape(0);
   if (x.size() < 3) ctx.error("expects rank >= 3, got ", shape_str(x));
+  for (size_t i = 1; i < 3; ++i) {
+    require_dtype(ctx, i, {DType::kFloat32}, i == 1 ? "scale" : "B");
+    if (ctx.input_shape(i) != Shape{x[1]}) ctx.error("input ", i, " must have shape [", x[1], "]");
+  }
   ctx.set_output(0, DType::kFloat32, x);
 }
 
@@ -106,9 +110,17 @@ void in_kernel(const KernelContext& ctx) {
 // ---- LayerNormalization (plain layout, normalized over axis..end) ----------
 void infer_ln(InferContext& ctx) {
   const Shape& x = ctx.input_shape(0);
-  normalize_axis(ctx.attrs().get_int("axis", -1), static_cast<int>(x.size()), "axis");
-  ctx.set_output(0, DType::kFloat32, x);
   const int axis = normalize_axis(ctx.attrs().get_int("axis", -1), static_cast<int>(x.size()), "axis");
+  int64_t inner = 1;
+  for (size_t d = static_cast<size_t>(axis); d < x.size(); ++d) inner *= x[d];
+  // The kernel reads scale and B as `inner` values (or one broadcast value).
+  for (size_t i = 1; i < 3 && ctx.has_input(i); ++i) {
+    require_dtype(ctx, i, {DType::kFloat32}, i == 1 ? "scale" : "B");
+    int64_t n = 0;
+    checked_numel(ctx.input_shape(i), kMaxElements, &n);
+    if (n != inner && n != 1) ctx.error(i == 1 ? "scale " : "B ", shape_str(ctx.input_shape(i)), " must have ", inner, " values");
+  }
+  ctx.set_output(0, DType::kFloat32, x);
   Shape stat = x;
   for (size_t d = static_cast<size_t>(axis); d < stat.size(); ++d) stat[d] = 1;
   for (size_t o = 1; o < ctx.num_outputs(); ++o) ctx.set_output(o, DType::kFloat32, stat);

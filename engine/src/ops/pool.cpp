@@ -46,21 +46,20 @@ PoolGeometry resolve(const Attributes& a, const Shape& x) {
   SLIM_CHECK(x.size() >= 3, a.owner(), ": expects an input of rank >= 3 (N, C, spatial...), got ", shape_str(x));
   const size_t n = x.size() - 2;
   PoolGeometry g;
-  g.k = a.get_ints("kernel_shape");
-  SLIM_CHECK(g.k.size() == n, a.owner(), ": kernel_shape has ", g.k.size(), " values for ", n, " spatial dims");
-  g.s = a.get_ints("strides", std::vector<int64_t>(n, 1));
-  g.d = a.get_ints("dilations", std::vector<int64_t>(n, 1));
-  const auto p = a.get_ints("pads", std::vector<int64_t>(2 * n, 0));
-  SLIM_CHECK(g.s.size() == n && g.d.size() == n && p.size() == 2 * n, a.owner(),
-             ": strides/dilations/pads have wrong lengths for ", n, " spatial dims");
+  g.k = ints_attr(a, "kernel_shape", {}, n, 1, kMaxWindow);
+  g.s = ints_attr(a, "strides", std::vector<int64_t>(n, 1), n, 1, kMaxWindow);
+  g.d = ints_attr(a, "dilations", std::vector<int64_t>(n, 1), n, 1, kMaxWindow);
+  const auto p = ints_attr(a, "pads", std::vector<int64_t>(2 * n, 0), 2 * n, 0, kMaxWindow);
   g.ceil_mode = a.get_int("ceil_mode", 0) != 0;
   g.count_include_pad = a.get_int("count_include_pad", 0) != 0;
-  g.auto_pad = a.get_string("auto_pad", "NOTSET");
+  g.auto_pad = enum_attr(a, "auto_pad", "NOTSET", {"NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"});
   g.pb.assign(p.begin(), p.begin() + static_cast<int64_t>(n));
   g.pe.assign(p.begin() + static_cast<int64_t>(n), p.end());
   for (size_t i = 0; i < n; ++i) {
-    SLIM_CHECK(g.k[i] >= 1 && g.s[i] >= 1 && g.d[i] >= 1 && g.pb[i] >= 0 && g.pe[i] >= 0, a.owner(),
-               ": kernel_shape, strides and dilations must be >= 1 and pads >= 0");
+    // As ONNX Runtime: a pad as wide as the window would make windows of padding only.
+    const int64_t eff = (g.k[i] - 1) * g.d[i] + 1;
+    SLIM_CHECK(g.pb[i] < eff && g.pe[i] < eff, a.owner(), ": attribute 'pads' (", g.pb[i], ", ", g.pe[i],
+               ") on spatial axis ", i, " must be smaller than the dilated kernel ", eff);
     g.out.push_back(pool_out(x[i + 2], g.k[i], g.s[i], g.d[i], g, g.pb[i], g.pe[i]));
   }
   return g;
@@ -101,57 +100,64 @@ std::shared_ptr<void> prepare_global(PrepareContext& ctx) {
   return st;
 }
 
-// Window divisor for AveragePool at window start `start` along one dim.
+// Window divisor for AveragePool at window start `start` along one dim: the
+// taps that land in [lo, hi), counted without walking the window.
 int64_t window_count(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pb, int64_t pe, bool include_pad) {
   const int64_t lo = include_pad ? -pb : 0, hi = include_pad ? in + pe : in;
-  int64_t c = 0;
-  for (int64_t i = 0; i < k; ++i) {
-    const int64_t p = start + i * d;
-    if (p >= lo && p < hi) ++c;
-  }
-  return c;
+  const int64_t first = start >= lo ? 0 : (lo - start + d - 1) / d;
+  const int64_t last = hi - 1 - start;
+  const int64_t end = last < 0 ? 0 : std::min(k, last / d + 1);
+  return std::max<int64_t>(0, end - first);
 }
 
-// Any number of spatial dims, plain layout.
+// Any number of spatial dims, plain layout. Each window visits only its taps
+// inside the image, so the work per output is bounded by the input, not by
+// the kernel size.
 template <bool kMax>
 void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
   const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0];
+  if (yt.numel() == 0) return;
   const int nd = static_cast<int>(g.k.size());
   const Shape in(xt.shape.begin() + 2, xt.shape.end());
   const int64_t planes = xt.shape[0] * xt.shape[1], in_plane = numel(in), out_plane = numel(g.out);
-  const int64_t window = numel(g.k);
   const float* x = xt.ptr<const float>();
   float* y = yt.ptr<float>();
   ctx.parallel_for(planes, 1, [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> start(nd);
+    std::vector<int64_t> start(nd), t0(nd), t1(nd), t(nd);
     for (int64_t pl = begin; pl < end; ++pl) {
       for (int64_t o = 0; o < out_plane; ++o) {
         int64_t rest = o;
+        bool any = true;
         for (int d = nd - 1; d >= 0; --d) {
           start[d] = (rest % g.out[d]) * g.s[d] - g.pb[d];
           rest /= g.out[d];
+          // Taps [t0, t1) of this dim land inside the image.
+          t0[d] = start[d] >= 0 ? 0 : (-start[d] + g.d[d] - 1) / g.d[d];
+          const int64_t last = in[d] - 1 - start[d];  // tap * dilation <= last
+          t1[d] = last < 0 ? 0 : std::min(g.k[d], last / g.d[d] + 1);
+          if (t1[d] <= t0[d]) any = false;
         }
         float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
-        for (int64_t t = 0; t < window; ++t) {
-          int64_t r2 = t, off = 0, stride = 1;
-          bool inside = true;
-          for (int d = nd - 1; d >= 0; --d) {
-            const int64_t p = start[d] + (r2 % g.k[d]) * g.d[d];
-            r2 /= g.k[d];
-            if (p < 0 || p >= in[d]) inside = false;
-            off += p * stride;
-            stride *= in[d];
+        if (any) {
+          t = t0;
+          for (;;) {
+            int64_t off = 0;
+            for (int d = 0; d < nd; ++d) off = off * in[d] + start[d] + t[d] * g.d[d];
+            const float v = x[pl * in_plane + off];
+            if constexpr (kMax) acc = (v > acc || v != v) ? v : acc;
+            else acc += v;
+            int d = nd - 1;
+            while (d >= 0 && ++t[d] == t1[d]) t[d] = t0[d], --d;
+            if (d < 0) break;
           }
-          if (!inside) continue;
-          const float v = x[pl * in_plane + off];
-          if constexpr (kMax) acc = (v > acc || v != v) ? v : acc;
-          else acc += v;
         }
         if (!kMax) {
-          int64_t divisor = 1;
+          // A double: a product over many padded dims need not fit in int64.
+          double divisor = 1.0;
           for (int d = 0; d < nd; ++d)
-            divisor *= window_count(start[d], g.k[d], g.d[d], in[d], g.pb[d], g.pe[d], g.count_include_pad);
-          acc = divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
+            divisor *= static_cast<double>(
+                window_count(start[d], g.k[d], g.d[d], in[d], g.pb[d], g.pe[d], g.count_include_pad));
+          acc = divisor > 0.0 ? static_cast<float>(acc / divisor) : 0.0f;
         }
         y[pl * out_plane + o] = acc;
       }
@@ -205,6 +211,7 @@ void infer_global(InferContext& ctx) {
 template <bool kMax>
 void global_kernel(const KernelContext& ctx) {
   const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0];
+  if (yt.numel() == 0) return;
   const int64_t n = xt.shape[0], c = xt.shape[1], spatial = xt.numel() / std::max<int64_t>(1, n * c);
   const PoolState& st = ctx.state<PoolState>();
   const float* x = xt.ptr<const float>();

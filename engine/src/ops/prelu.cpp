@@ -4,7 +4,10 @@
 namespace slim {
 namespace {
 
-void infer_prelu(InferContext& ctx) { infer_broadcast(ctx, DType::kFloat32); }
+void infer_prelu(InferContext& ctx) {
+  require_dtype(ctx, 1, {DType::kFloat32}, "slope");
+  infer_broadcast(ctx, DType::kFloat32);
+}
 
 void prelu_kernel(const KernelContext& ctx) {
   broadcast_binary<float, float, float>(ctx, ctx.inputs[0], ctx.inputs[1], ctx.outputs[0],

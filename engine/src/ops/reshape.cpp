@@ -30,7 +30,7 @@ void infer_reshape(InferContext& ctx) {
     } else if (shape[i] < 0) {
       ctx.error("shape ", shape_str(shape), " has an invalid dim");
     } else {
-      known *= shape[i];
+      known = mul_dims(ctx.attrs().owner(), "target shape size", known, shape[i]);
     }
   }
   const int64_t total = numel(in);
@@ -49,9 +49,11 @@ void infer_flatten(InferContext& ctx) {
   int64_t axis = ctx.attrs().get_int("axis", 1);
   if (axis < -rank || axis > rank) ctx.error("axis ", axis, " is out of range for rank ", rank);
   if (axis < 0) axis += rank;
-  int64_t outer = 1;
-  for (int64_t i = 0; i < axis; ++i) outer *= in[i];
-  ctx.set_output(0, ctx.input_dtype(0), {outer, outer == 0 ? 0 : numel(in) / std::max<int64_t>(outer, 1)});
+  // Both products are of input dims, which shape checks bound; with a zero dim
+  // the other side keeps its size ([0, C, H, W] -> [0, C * H * W]).
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < rank; ++i) (i < axis ? outer : inner) *= in[i];
+  ctx.set_output(0, ctx.input_dtype(0), {outer, inner});
 }
 
 void infer_squeeze(InferContext& ctx) {

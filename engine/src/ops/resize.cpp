@@ -29,15 +29,21 @@ ResizeSpec resize_spec(const InferContext& ctx) {
     const std::string policy = ctx.attrs().get_string("keep_aspect_ratio_policy", "stretch");
     if (policy != "stretch") ctx.error("keep_aspect_ratio_policy '", policy, "' is not supported");
     s.out = v;
-    for (size_t d = 0; d < rank; ++d) s.scales.push_back(in[d] == 0 ? 1.0f : static_cast<float>(v[d]) / in[d]);
+    for (size_t d = 0; d < rank; ++d) {
+      if (v[d] < 0 || v[d] > kMaxElements) ctx.error("sizes[", d, "] = ", v[d], " is out of range");
+      s.scales.push_back(in[d] == 0 ? 1.0f : static_cast<float>(v[d]) / static_cast<float>(in[d]));
+    }
   } else if (scales != nullptr && scales->numel() > 0) {
     if (scales->dtype != DType::kFloat32 || static_cast<size_t>(scales->numel()) != rank)
       ctx.error("scales must be float32 with ", rank, " values");
     const float* p = scales->ptr<const float>();
     for (size_t d = 0; d < rank; ++d) {
-      if (!(p[d] > 0.0f)) ctx.error("scales must be positive");
+      const double out = std::floor(static_cast<double>(in[d]) * p[d]);
+      // Also refuses NaN and infinity, before a cast that would be undefined for them.
+      if (!(p[d] > 0.0f) || !(out <= static_cast<double>(kMaxElements)))
+        ctx.error("scale ", p[d], " of axis ", d, " is not positive or makes the axis too large");
       s.scales.push_back(p[d]);
-      s.out.push_back(static_cast<int64_t>(std::floor(static_cast<double>(in[d]) * p[d])));
+      s.out.push_back(static_cast<int64_t>(out));
     }
   } else {
     ctx.error("needs scales (input 2) or sizes (input 3)");
@@ -46,9 +52,12 @@ ResizeSpec resize_spec(const InferContext& ctx) {
 }
 
 void infer_resize(InferContext& ctx) {
-  const std::string mode = ctx.attrs().get_string("mode", "nearest");
-  if (mode != "nearest" && mode != "linear") ctx.error("mode '", mode, "' is not supported (nearest, linear)");
+  const std::string mode = enum_attr(ctx.attrs(), "mode", "nearest", {"nearest", "linear"});
+  enum_attr(ctx.attrs(), "nearest_mode", "round_prefer_floor", {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"});
   const ResizeSpec s = resize_spec(ctx);
+  if (mode == "linear" && ctx.input_dtype(0) != DType::kFloat32) ctx.error("linear mode needs float32");
+  for (size_t d = 0; d < s.out.size(); ++d)
+    if (ctx.input_shape(0)[d] == 0 && s.out[d] > 0) ctx.error("cannot resize the empty axis ", d, " to ", s.out[d]);
   if (mode == "linear") {
     if (s.out.size() != 4 || s.out[0] != ctx.input_shape(0)[0] || s.out[1] != ctx.input_shape(0)[1])
       ctx.error("linear mode resizes only the last two axes of a rank-4 input");
@@ -75,6 +84,9 @@ float source_coord(int64_t o, int64_t in, int64_t out, float scale, const std::s
 }
 
 int64_t nearest_index(float c, int64_t in, const std::string& rounding) {
+  // Casting NaN or a value beyond int64 is undefined; clamp in float first.
+  if (!(c == c)) c = 0.0f;
+  c = std::clamp(c, -1.0f, static_cast<float>(in));
   int64_t i;
   if (rounding == "floor") i = static_cast<int64_t>(std::floor(c));
   else if (rounding == "ceil") i = static_cast<int64_t>(std::ceil(c));
@@ -125,6 +137,7 @@ void resize_kernel(const KernelContext& ctx) {
     std::vector<Tap> t;
     for (int64_t o = 0; o < y.shape[d]; ++o) {
       float c = source_coord(o, x.shape[d], y.shape[d], s.scales[d], ct);
+      if (!(c == c)) c = 0.0f;
       c = std::clamp(c, 0.0f, static_cast<float>(x.shape[d] - 1));
       const int64_t i0 = static_cast<int64_t>(std::floor(c));
       const int64_t i1 = std::min<int64_t>(i0 + 1, x.shape[d] - 1);

@@ -51,7 +51,7 @@ class NasProxyConfig:
 
 @dataclass
 class NasConfig:
-    # a registered space (nas.spaces): mbconv | shufflenet | mobilevit
+    # a registered space (nas.spaces): mbconv | shufflenet | mobilevit | uib
     space: str = "mbconv"
     space_options: dict[str, Any] = field(default_factory=dict)
     # random | evolution | tpe | nsga2 | gp

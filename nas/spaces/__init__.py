@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.spaces import mbconv, mobilevit, shufflenet
+from nas.spaces import mbconv, mobilevit, shufflenet, uib
 from nas.spaces.base import SearchedNet, SearchSpace
 from nas.spaces.registry import SPACES, register_space
 
@@ -20,4 +20,4 @@ def make_space(name: str, **options: Any) -> SearchSpace:
 
 
 __all__ = ["SPACES", "SearchSpace", "SearchedNet", "make_space", "mbconv", "mobilevit", "register_space",
-           "shufflenet"]
+           "shufflenet", "uib"]

@@ -16,7 +16,10 @@ TINY_SHUFFLE = dict(stage_channels=[32, 64], stage_layers=[2, 1], scales=[0.5, 1
 TINY_MOBILEVIT = dict(stage_channels=[16, 16, 24, 32, 32], dims=[[16, 24], [16, 32], [24, 32]], depths=[1, 2],
                       expands=[2, 3], mlp_ratios=[2], resolutions=[16], stem_channels=8, head_ratio=2,
                       small_input=True)
-TINY = {"mbconv": TINY_MBCONV, "shufflenet": TINY_SHUFFLE, "mobilevit": TINY_MOBILEVIT}
+TINY_UIB = dict(stage_channels=[16, 24], stage_strides=[2, 2], depths=[1, 2], kernels=[3, 5], expands=[2, 3],
+                widths=[0.5, 1.0], resolutions=[16, 20], stem_channels=8, head_channels=32, head_hidden=32,
+                small_input=True)
+TINY = {"mbconv": TINY_MBCONV, "shufflenet": TINY_SHUFFLE, "mobilevit": TINY_MOBILEVIT, "uib": TINY_UIB}
 
 
 def tiny_space(name: str = "mbconv") -> SearchSpace:

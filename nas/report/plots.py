@@ -94,6 +94,16 @@ def write_html(path: Path, summary: Mapping[str, Any], images: Sequence[str]) ->
                    for b in summary["baselines"])
     base_table = ("<h2>Zoo baselines (same training proxy)</h2><table><tr><th>model</th><th>val_top1</th>"
                   f"<th>latency_ms</th><th>params</th></tr>{base}</table>") if base else ""
+    comparison = summary.get("comparison", [])
+    if comparison:
+        ccols = list(comparison[0])
+        chead = "".join(f"<th>{esc(c)}</th>" for c in ccols)
+        cbody = "".join("<tr>" + "".join(f"<td>{esc(_cell(r.get(c)))}</td>" for c in ccols) + "</tr>"
+                        for r in comparison)
+        base_table += ("<h2>Searched vs zoo at equal engine latency</h2><p>searched_at_latency: the most accurate "
+                       "complete candidate no slower than the baseline; fastest_at_top1: the fastest at least as "
+                       f"accurate (latency_ratio = its latency / the baseline's).</p><table><tr>{chead}</tr>"
+                       f"{cbody}</table>")
     text = f"""<!doctype html><html><head><meta charset="utf-8"><title>search {esc(summary['study'])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>Architecture search: {esc(summary['study'])}</h1>

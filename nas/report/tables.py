@@ -87,6 +87,39 @@ def spearman_figures(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+COMPARISON_COLUMNS = ("baseline", "baseline_latency_ms", "baseline_val_top1", "searched_at_latency",
+                      "searched_latency_ms", "searched_val_top1", "delta_top1", "fastest_at_top1",
+                      "fastest_latency_ms", "fastest_val_top1", "latency_ratio")
+
+
+def equal_latency_rows(rows: Sequence[Mapping[str, Any]], baselines: Sequence[Mapping[str, Any]]
+                       ) -> list[dict[str, Any]]:
+    """Each zoo baseline against the searched networks, both ways: the most accurate candidate no slower than
+    it (``delta_top1``), and the fastest candidate at least as accurate (``latency_ratio`` = its latency over
+    the baseline's). Only complete, feasible candidates count: a pruned one's accuracy is a partial curve."""
+    pool = [r for r in rows if r["feasible"] and r["status"] == "complete" and r.get("duplicate_of") is None
+            and r.get("val_top1") is not None and r.get("latency_ms") is not None]
+    out = []
+    for b in baselines:
+        lat, acc = b.get("latency_ms"), b.get("val_top1")
+        if lat is None or acc is None:
+            continue
+        row: dict[str, Any] = {c: None for c in COMPARISON_COLUMNS}
+        row.update(baseline=b.get("name"), baseline_latency_ms=lat, baseline_val_top1=acc)
+        at_latency = [r for r in pool if r["latency_ms"] <= lat]
+        if at_latency:
+            best = max(at_latency, key=lambda r: (r["val_top1"], -r["latency_ms"]))
+            row.update(searched_at_latency=best["number"], searched_latency_ms=best["latency_ms"],
+                       searched_val_top1=best["val_top1"], delta_top1=round(best["val_top1"] - acc, 3))
+        at_top1 = [r for r in pool if r["val_top1"] >= acc]
+        if at_top1:
+            fast = min(at_top1, key=lambda r: (r["latency_ms"], -r["val_top1"]))
+            row.update(fastest_at_top1=fast["number"], fastest_latency_ms=fast["latency_ms"],
+                       fastest_val_top1=fast["val_top1"], latency_ratio=round(fast["latency_ms"] / lat, 3))
+        out.append(row)
+    return out
+
+
 def _write_text(path: Path, text: str) -> None:
     write_atomically(path, text.encode("utf-8"))
 
@@ -131,10 +164,13 @@ def write_report(study: optuna.Study, objs: Sequence[Objective], run_dir: str | 
         "front": [{**{k: r.get(k) for k in COLUMNS}, "arch": r["arch"], "exported": exported.get(r["number"])}
                   for r in front],
         "baselines": list(baselines),
+        "comparison": equal_latency_rows(rows, baselines),
     }
     write_atomically(run / "pareto.json", (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode())
     _write_text(run / "pareto.csv", _csv(front, COLUMNS))
     _write_text(run / "candidates.csv", _csv(rows, COLUMNS))
+    if summary["comparison"]:
+        _write_text(run / "comparison.csv", _csv(summary["comparison"], COMPARISON_COLUMNS))
     if plots:
         from nas.report.plots import write_html, write_plots
 
@@ -162,6 +198,14 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     for b in summary["baselines"]:
         lines.append(f"  baseline {b.get('name')}: val top-1 {b.get('val_top1')}  latency "
                      f"{b.get('latency_ms') or float('nan'):.3f} ms")
+    for c in summary.get("comparison", []):
+        same_lat = ("no searched network is as fast" if c["searched_at_latency"] is None else
+                    f"#{c['searched_at_latency']} {c['searched_val_top1']:.2f} % at {c['searched_latency_ms']:.3f} ms "
+                    f"({c['delta_top1']:+.2f} points)")
+        same_acc = ("none as accurate" if c["fastest_at_top1"] is None else
+                    f"as accurate: #{c['fastest_at_top1']} at {c['latency_ratio']:.2f}x its latency")
+        lines.append(f"  vs {c['baseline']} ({c['baseline_val_top1']:.2f} %, {c['baseline_latency_ms']:.3f} ms): "
+                     f"at equal latency {same_lat}; {same_acc}")
     return "\n".join(lines)
 
 

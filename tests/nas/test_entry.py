@@ -49,6 +49,10 @@ def test_search_writes_every_output_and_resumes(tmp_path, capsys):
     assert set(summary["spearman"]) >= {"rho_macs_latency", "rho_params_latency", "n"}
     assert summary["baselines"][0]["latency_ms"] > 0
     assert "mobilenetv3_small@0.25" in (tmp_path / "report.html").read_text()
+    (comparison,) = summary["comparison"]
+    assert comparison["baseline"] == "mobilenetv3_small@0.25"
+    assert "equal engine latency" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "comparison.csv").read_text().startswith("baseline,")
 
     # the same command on the same directory continues the study (one study, 4 candidates in all)
     search(cfg("nas.trials=4", "nas.baselines=[mobilenetv3_small@0.25]"), tmp_path)

@@ -31,6 +31,7 @@ from experiments.data import DataBundle, build_data
 from experiments.io import atomic_write_json
 from experiments.runs import RunDir
 from experiments.training import fit
+from experiments.training.batchnorm import reestimate_batchnorm
 from lightweight_models import create_model
 from measure import TimingProtocol, export_model
 from nas import (
@@ -85,17 +86,18 @@ class ProxyEvaluator:
         return OmegaConf.merge(self.cfg.train, overrides)
 
     def train(self, model: torch.nn.Module, data: DataBundle, directory: Path, ctx: TrialContext | None) -> dict:
+        recalibrate = int(self.cfg.nas.proxy.bn_recalibration_batches)
+        device = str(self.cfg.train.device)
+
         class Report:
+            def on_validation_start(self, epoch: int, model: torch.nn.Module) -> None:
+                if recalibrate > 0:
+                    reestimate_batchnorm(model, data.train_loader, recalibrate, device)
+
             def on_epoch_end(self, epoch: int, model: torch.nn.Module, record: dict[str, Any]) -> None:
                 if ctx is not None:
                     ctx.report(epoch, float(record["val_top1"]))
 
-        # a proxy of a few dozen steps leaves BN's running statistics (momentum 0.1) far from the weights' own,
-        # and validation then reads chance; a cumulative average over the proxy's batches tracks them (OFA
-        # recalibrates BN of each subnet for the same reason). Applied to baselines alike.
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.momentum = None
         t0 = time.perf_counter()
         state = fit(model, data, self.train_cfg(), RunDir(directory), callbacks=[Report()])
         return {"val_top1": float(state["best_val_top1"]), "train_time_s": time.perf_counter() - t0,

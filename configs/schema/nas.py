@@ -47,6 +47,10 @@ class NasProxyConfig:
     pruner_percentile: float = 50.0
     pruner_startup_trials: int = 5
     pruner_warmup_epochs: int = 0
+    # before each validation, BN's running statistics are recomputed from this many training batches under the
+    # current weights (OFA's subnet recalibration): after a few dozen steps the running averages still describe
+    # the early weights and validation reads near chance. 0 keeps the trained statistics
+    bn_recalibration_batches: int = 8
 
 
 @dataclass

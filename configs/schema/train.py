@@ -50,3 +50,6 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     # progress bars: auto (only on a terminal and outside CI), on, off
     progress: str = "auto"
+    # NHWC weights and batches: PyTorch's CPU depthwise convolutions train about 2.4x faster in it (an MBConv
+    # candidate at 28 px, batch 128, 2 cores); the weights' values and the checkpoint's keys are unchanged
+    channels_last: bool = False

@@ -8,17 +8,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import torch
 from torch import nn
 
 from compression.quantization import QuantConfig, calibrate, quantize_model
 from compression.quantization.binary import BINARY_SCHEMES, binarize_model
-from compression.quantization.calibrate import forward_batches
 from compression.quantization.mixed_precision import weight_only_spec
 from compression.quantization.modules import QuantizedLayer
 from configs.schema.compress import BinaryConfig
 from experiments.compress_methods.base import COMPRESS_METHODS, CompressContext, CompressMethod
 from experiments.compress_methods.qat import quantized_finetune
+from experiments.training.batchnorm import reestimate_batchnorm
 
 
 def prepare(ctx: CompressContext) -> nn.Module:
@@ -39,31 +38,6 @@ def prepare(ctx: CompressContext) -> nn.Module:
                     removed_activations=binarized.activations_removed,
                     kept_activations=binarized.activations_kept)
     return qmodel
-
-
-@torch.no_grad()
-def reestimate_batchnorm(model: nn.Module, batches: Any, num_batches: int, device: str) -> int:
-    """Replace every BN's running statistics by the plain average over ``num_batches`` batches.
-
-    Binarizing changes every BN's input distribution, and a short fine-tuning moves the running
-    averages (momentum 0.1) only part of the way from the fp32 statistics: evaluated with them, a
-    network that trains well scores at chance. Quantizers must be frozen (nothing is observed).
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return 0
-    was_training, momenta = model.training, [m.momentum for m in norms]
-    model.eval()
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average: every batch counts equally
-        m.train()
-    try:
-        return forward_batches(model, batches, num_batches, "BatchNorm re-estimation", device)
-    finally:
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
-        model.train(was_training)
 
 
 def run(ctx: CompressContext, qmodel: nn.Module) -> dict[str, Any]:

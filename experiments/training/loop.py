@@ -28,6 +28,7 @@ class NonFiniteLossError(FloatingPointError):
 
 class Callback(Protocol):
     def on_epoch_start(self, epoch: int, model: nn.Module) -> None: ...
+    def on_validation_start(self, epoch: int, model: nn.Module) -> None: ...
     def on_epoch_end(self, epoch: int, model: nn.Module, metrics: dict[str, Any]) -> None: ...
 
 
@@ -58,7 +59,8 @@ def fit(
     ``history.jsonl`` into ``run_dir``. With ``cfg.resume`` it continues from ``last.pt`` and
     ends with the same weights as an uninterrupted run. Returns the final training state
     summary (best validation top-1, epochs run, time). ``criterion(logits, targets, inputs)``
-    replaces the cross-entropy loss (distillation); ``callbacks`` see epoch starts and ends.
+    replaces the cross-entropy loss (distillation); ``callbacks`` see epoch starts, validation starts and
+    epoch ends.
     """
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     if cfg.epochs < 1:
@@ -68,6 +70,8 @@ def fit(
     seed_everything(cfg.seed, cfg.deterministic)
     device = torch.device(cfg.device)
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
 
     steps_per_epoch = len(data.train_loader)
     if cfg.max_steps_per_epoch:
@@ -106,6 +110,8 @@ def fit(
             if step >= steps_per_epoch:
                 break
             x, y = x.to(device), y.to(device)
+            if cfg.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             logits = model(x)
             loss = loss_fn(logits, y, x)
             if not torch.isfinite(loss):
@@ -127,6 +133,7 @@ def fit(
             loss_sum += loss.item() * y.numel()
             correct += (logits.argmax(1) == y).sum().item()
             seen += y.numel()
+        _call(callbacks, "on_validation_start", epoch, model)
         eval_model = ema.module if ema is not None else model
         val = evaluate(eval_model, data.val_loader, device)
         record = {

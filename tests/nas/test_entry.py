@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 pytest.importorskip("engine")
@@ -80,3 +81,14 @@ def test_unmeetable_constraint_exits_with_a_message(tmp_path, capsys):
     assert stop.value.code == 3
     err = capsys.readouterr().err
     assert "'latency<=0.000001'" in err and "best latency_ms seen" in err
+
+
+@pytest.mark.parametrize("batches, tracked", [(1, 1), (0, 3)])
+def test_proxy_recalibrates_batchnorm_before_validation(tmp_path, batches, tracked):
+    # 96 training samples in batches of 32: three training steps, then `batches` recalibration batches
+    search(cfg("nas.trials=1", "nas.baselines=[]", "nas.proxy.limit_train=96",
+               f"nas.proxy.bn_recalibration_batches={batches}"), tmp_path)
+    (trial,) = sorted((tmp_path / "trials").iterdir())
+    state = torch.load(trial / "checkpoints" / "best.pt", weights_only=False)["model"]
+    counts = {int(v) for k, v in state.items() if k.endswith("num_batches_tracked")}
+    assert counts == {tracked}

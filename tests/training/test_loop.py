@@ -127,3 +127,39 @@ def test_evaluate_top5_only_with_five_classes(bundle):
     wide = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     out = evaluate(wide, bundle.test_loader)
     assert 0 <= out["top1"] <= out["top5"] <= 100
+
+
+class _Order:
+    def __init__(self):
+        self.events = []
+
+    def on_epoch_start(self, epoch, model):
+        self.events.append(("start", epoch))
+
+    def on_validation_start(self, epoch, model):
+        # the hook may change what validation sees (BN recalibration): it must run before evaluate
+        self.events.append(("validation", epoch, model.training))
+
+    def on_epoch_end(self, epoch, model, metrics):
+        self.events.append(("end", epoch))
+
+
+def test_validation_hook_runs_between_training_and_validation(bundle, tmp_path):
+    order = _Order()
+    fit(tiny_model(), bundle, train_cfg(epochs=2), tmp_path, callbacks=[order])
+    assert order.events == [("start", 0), ("validation", 0, True), ("end", 0),
+                            ("start", 1), ("validation", 1, True), ("end", 1)]
+
+
+def test_channels_last_trains_the_same_network(bundle, tmp_path):
+    cfg = dict(epochs=2, optimizer={"lr": 0.1})
+    nchw, nhwc = tiny_model(), tiny_model()
+    fit(nchw, bundle, train_cfg(**cfg), tmp_path / "nchw")
+    state = fit(nhwc, bundle, train_cfg(channels_last=True, **cfg), tmp_path / "nhwc")
+    assert nhwc[0].weight.stride() == (9, 1, 3, 1) and nchw[0].weight.stride() == (9, 9, 3, 1)  # (8, 1, 3, 3)
+    # the same arithmetic in another order: equal to float rounding, and a checkpoint that loads anywhere
+    for (k, a), b in zip(nchw.state_dict().items(), nhwc.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4), k
+    reloaded = tiny_model(seed=5)
+    reloaded.load_state_dict(RunDir(tmp_path / "nhwc").load_checkpoint("last")["model"])
+    assert evaluate(reloaded, bundle.val_loader)["top1"] == pytest.approx(state["history"][-1]["val_top1"])

@@ -158,7 +158,7 @@ def sweep(url: str, model: str, concurrencies: list[int], *, version: str | None
           log: Any = print) -> tuple[list[Point], dict[str, Any]]:
     """Measures each concurrency in turn; returns the points and the server's model config."""
     base = f"{url.rstrip('/')}/v2/models/{model}" + (f"/versions/{version}" if version else "")
-    meta, config = _get(base), _get(f"{base}/config")
+    meta, config = get_json(base), get_json(f"{base}/config")
     body, headers = build_request(meta, batch, binary, shapes or {})
     try:
         urllib.request.urlopen(urllib.request.Request(f"{base}/infer", body, headers), timeout=60).read()
@@ -184,7 +184,7 @@ def sweep(url: str, model: str, concurrencies: list[int], *, version: str | None
 def _stats(base: str) -> dict[str, int] | None:
     """Summed counters of the model's statistics endpoint, or None where the server has none."""
     try:
-        model_stats = _get(f"{base}/stats")["model_stats"]
+        model_stats = get_json(f"{base}/stats")["model_stats"]
     except (urllib.error.URLError, KeyError, ValueError):
         return None
     total = {"rows": 0, "execs": 0, "requests": 0, "queue_ns": 0, "compute_ns": 0}
@@ -198,7 +198,7 @@ def _stats(base: str) -> dict[str, int] | None:
     return total
 
 
-def _get(url: str) -> Any:
+def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=30) as r:
         return json.load(r)
 
@@ -232,6 +232,29 @@ class SpawnedServer:
                 self.proc.kill()
         if self.proc.stderr:
             self.proc.stderr.close()
+
+
+def batching_gain(points: list[Point], batched: str, unbatched: str) -> dict[str, Any] | None:
+    """Throughput dynamic batching adds at equal tail latency.
+
+    The p99 budget is that of the unbatched server's best-throughput point; the batched server's figure is its
+    best throughput among points whose p99 stays within that budget (measured points only, no interpolation).
+    None when either curve is missing or no batched point meets the budget.
+    """
+    plain = [p for p in points if p.label == unbatched and p.requests]
+    batch = [p for p in points if p.label == batched and p.requests]
+    if not plain or not batch:
+        return None
+    ref = max(plain, key=lambda p: p.throughput_rps)
+    within = [p for p in batch if p.p99_ms <= ref.p99_ms]
+    if not within:
+        return None
+    best = max(within, key=lambda p: p.throughput_rps)
+    return {"p99_budget_ms": ref.p99_ms, "unbatched_rps": ref.throughput_rps,
+            "unbatched_concurrency": ref.concurrency, "batched_rps": best.throughput_rps,
+            "batched_p99_ms": best.p99_ms, "batched_concurrency": best.concurrency,
+            "batched_mean_batch_rows": best.server_mean_batch_rows,
+            "gain": best.throughput_rps / ref.throughput_rps}
 
 
 def write_results(out: Path, points: list[Point], meta: dict[str, Any]) -> list[Path]:
@@ -276,7 +299,7 @@ def write_results(out: Path, points: list[Point], meta: dict[str, Any]) -> list[
     return [*written, out / "loadgen.png"]
 
 
-def _parse_shapes(items: list[str]) -> dict[str, list[int]]:
+def parse_shapes(items: list[str]) -> dict[str, list[int]]:
     shapes = {}
     for item in items:
         name, _, dims = item.partition("=")
@@ -308,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--threads", type=int)
     args = p.parse_args(argv)
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
-    shapes = _parse_shapes(args.shape)
+    shapes = parse_shapes(args.shape)
     kwargs = dict(version=args.model_version, batch=args.batch, binary=not args.json, shapes=shapes,
                   warmup_s=args.warmup, duration_s=args.duration, processes=args.processes)
     meta: dict[str, Any] = {"duration_s": args.duration, "warmup_s": args.warmup, "batch": args.batch,
@@ -340,6 +363,17 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
             points += pts
             meta["servers"].append({"label": label, "args": extra, "config": config})
+        if args.compare_batching:
+            gain = batching_gain(points, variants[0][0], variants[1][0])
+            meta["batching_gain"] = gain
+            if gain:
+                print(f"at p99 <= {gain['p99_budget_ms']:.3f} ms (no batching's peak, "
+                      f"c={gain['unbatched_concurrency']}): {gain['batched_rps']:.1f} req/s with dynamic batching "
+                      f"(c={gain['batched_concurrency']}, "
+                      f"mean batch {gain['batched_mean_batch_rows']:.2f}) vs {gain['unbatched_rps']:.1f} without: "
+                      f"x{gain['gain']:.2f}")
+            else:
+                print("no dynamic-batching point stays within the p99 of no batching's peak")
     for path in write_results(args.out, points, meta):
         print(f"wrote {path}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from serving import loadgen, overhead
+from serving import loadgen, overhead, soak
 from tests.serving.conftest import quick
 
 
@@ -31,6 +31,40 @@ def test_loadgen_command_spawns_the_server_with_and_without_batching(dense_file:
     assert [p["label"] for p in doc["points"]] == ["dynamic batching 0 us", "no batching"]
     assert all(p["errors"] == 0 and p["requests"] > 0 for p in doc["points"])
     assert "dynamic_batching" in doc["servers"][0]["config"] and "dynamic_batching" not in doc["servers"][1]["config"]
+    assert "batching_gain" in doc  # the figure itself may be None on so short a sweep
+
+
+def _point(label: str, c: int, rps: float, p99: float) -> loadgen.Point:
+    return loadgen.Point(label, c, int(rps), 0, {}, 1.0, rps, rps, p99 / 2, p99 * 0.9, p99, p99 / 2)
+
+
+def test_batching_gain_is_taken_at_the_unbatched_peaks_p99():
+    points = [_point("plain", 1, 100, 2.0), _point("plain", 4, 300, 5.0), _point("plain", 16, 280, 20.0),
+              _point("batched", 1, 90, 2.5), _point("batched", 4, 450, 4.8), _point("batched", 16, 900, 9.0)]
+    gain = loadgen.batching_gain(points, "batched", "plain")
+    # the budget is plain's best-throughput point (300 req/s at p99 5 ms), not its last one
+    assert gain["p99_budget_ms"] == 5.0 and gain["unbatched_rps"] == 300
+    assert gain["batched_rps"] == 450 and gain["batched_concurrency"] == 4 and gain["gain"] == 1.5
+    assert loadgen.batching_gain(points[:3], "batched", "plain") is None
+    assert loadgen.batching_gain([*points[:3], _point("batched", 1, 500, 6.0)], "batched", "plain") is None
+
+
+def test_soak_accounts_for_every_request_against_the_servers_counters(serve, dense_file: Path):
+    s = serve(quick(dense_file))
+    result = soak.soak(s.url, "dense", rate=80, duration_s=1.5, processes=2)
+    assert result.sent == 120 and result.answered == 120 and result.failed == result.lost == 0
+    assert result.server_success == 120 and result.server_failed == 0 and result.clean
+    assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms
+    assert len(result.per_minute_rps) == 1 and result.per_minute_rps[0] == 80
+
+
+def test_soak_command_finds_the_peak_then_loads_a_fraction_of_it(dense_file: Path, tmp_path: Path):
+    assert soak.main(["--spawn", str(dense_file), "--fraction", "0.5", "--peak-concurrency", "2",
+                      "--peak-duration", "0.5", "--duration", "1", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "soak.json").read_text())
+    assert doc["clean"] and doc["fraction"] == 0.5 and doc["peak_rps"] > 0
+    assert doc["rate_rps"] == doc["peak_rps"] * 0.5 and doc["sent"] == int(doc["rate_rps"])
+    assert doc["answered"] == doc["sent"] == doc["server_success"]
 
 
 def test_overhead_measurement_reports_its_figures(dense_file: Path, tmp_path: Path):

@@ -2,10 +2,10 @@
 
     python -m serving.overhead --model model.slm --threads 1 --requests 3000 --out overhead.json
 
-Measures, in turn: ``Session.run`` in this process (same threads, same input); then ``slimlab-serve`` on the
-same file (one instance) in a subprocess, with one keep-alive connection sending binary infer requests one
-at a time; and ``GET /v2/health/live`` on that connection, the cost of an HTTP round trip alone.
-Reports medians and their differences:
+Measures, in interleaved blocks: ``Session.run`` in this process (same threads, same input); ``slimlab-serve``
+on the same file (one instance) in a subprocess, with one keep-alive connection sending binary infer requests
+one at a time; and ``GET /v2/health/live`` on that connection, the cost of an HTTP round trip alone.
+Reports medians and their differences, and the overhead's median and range over the blocks:
 
 * overhead = infer p50 - Session.run p50: everything a client pays for the server (HTTP both ways on
   loopback, parsing, queueing, the hand-off to the instance thread and back, encoding); the issue's target
@@ -101,7 +101,8 @@ def _metric_sums(text: str) -> dict[str, float]:
     return sums
 
 
-def measure(model_file: Path, threads: int = 1, requests: int = 3000, warmup: int = 300) -> dict[str, Any]:
+def measure(model_file: Path, threads: int = 1, requests: int = 3000, warmup: int = 300,
+            blocks: int = 10) -> dict[str, Any]:
     sess = engine.Session(model_file, threads=threads)
     server = SpawnedServer(model_file, "overhead", ["--instances", "1", "--threads", str(threads)])
     try:
@@ -120,21 +121,31 @@ def measure(model_file: Path, threads: int = 1, requests: int = 3000, warmup: in
         infer_request = conn.prepare("POST", "/v2/models/overhead/infer", body, headers)
         live_request = conn.prepare("GET", "/v2/health/live")
 
-        def infer() -> None:
-            conn.send(infer_request)
-
         def get(path: str) -> bytes:
             return conn.request("GET", path)
 
-        bare = _timed(lambda: sess.run(None, feeds), requests, warmup)
-        infer_ms = _timed(infer, 10, warmup)  # warm-up, then the measured window starts at these sums
+        runs = {"bare": lambda: sess.run(None, feeds), "infer": lambda: conn.send(infer_request),
+                "live": lambda: conn.send(live_request)}
+        for fn in runs.values():  # at most 2 s each: an idle keep-alive connection is closed after 5
+            end, i = time.perf_counter() + 2.0, 0
+            while i < warmup and time.perf_counter() < end:
+                fn()
+                i += 1
+        # interleaved blocks: the three see the same machine state (a shared machine drifts over seconds), and
+        # the connection is never idle long enough for the server's keep-alive timeout to close it
+        per_block = max(1, requests // blocks)
+        times: dict[str, list[np.ndarray]] = {k: [] for k in runs}
         before = _metric_sums(get("/metrics").decode())
-        infer_ms = _timed(infer, requests, 0)
+        for b in range(blocks):
+            order = list(runs) if b % 2 == 0 else list(reversed(runs))
+            for name in order:
+                times[name].append(_timed(runs[name], per_block, 0))
         after = _metric_sums(get("/metrics").decode())
-        live = _timed(lambda: conn.send(live_request), requests, warmup)
         conn.close()
     finally:
         server.stop()
+    bare, infer_ms, live = (np.concatenate(times[k]) for k in ("bare", "infer", "live"))
+    block_overhead = [float(np.median(i) - np.median(r)) for i, r in zip(times["infer"], times["bare"])]
     d = {k: after[k] - before[k] for k in after}
     mean = {k: d[f"{k}_sum"] / d[f"{k}_count"] * 1e3 if d[f"{k}_count"] else float("nan")
             for k in ("request", "compute", "queue")}
@@ -145,6 +156,8 @@ def measure(model_file: Path, threads: int = 1, requests: int = 3000, warmup: in
         "infer_p90_ms": float(np.percentile(infer_ms, 90)), "infer_p99_ms": float(np.percentile(infer_ms, 99)),
         "http_round_trip_p50_ms": p50["live"],
         "overhead_p50_ms": p50["infer"] - p50["bare"],
+        "overhead_blocks_ms": {"median": float(np.median(block_overhead)), "min": min(block_overhead),
+                               "max": max(block_overhead), "blocks": len(block_overhead)},
         "in_server_mean_ms": mean["request"] - mean["compute"],
         "server_compute_mean_ms": mean["compute"], "server_queue_mean_ms": mean["queue"],
         "target_ms": TARGET_MS,
@@ -168,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"HTTP round trip p50      {r['http_round_trip_p50_ms']:.3f} ms (GET /v2/health/live)")
     print(f"overhead p50             {r['overhead_p50_ms']:.3f} ms (target {TARGET_MS} ms: "
           f"{'met' if r['target_met'] else 'NOT met'})")
+    b = r["overhead_blocks_ms"]
+    print(f"  over {b['blocks']} interleaved blocks: median {b['median']:.3f} ms, range {b['min']:.3f} to "
+          f"{b['max']:.3f} ms")
     print(f"  of which in the server {r['in_server_mean_ms']:.3f} ms (mean: request time - compute time)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,11 @@ arrival order, among those whose non-batch shapes equal the oldest one's (only t
 * if a prefix of them sums to a preferred batch size, the largest such prefix goes at once;
 * else if they fill ``max_batch_size``, the largest prefix that fits goes at once;
 * else the worker waits until the oldest request has waited ``max_queue_delay`` (or more arrive), then takes
-  all that fit.
+  all that fit;
+* in the last two cases, when other workers are idle too, the worker takes only its share of the queued rows
+  (rounded up) and leaves the rest to them: on a CPU a batch of n rows costs about n single runs (measured on
+  the bundled engine: 0.72 ms per row at batch 1, 0.77 at batch 8 for a Fashion-MNIST CNN), so one instance
+  running a batch of 2 while another idles halves throughput. A preferred size is taken whole.
 
 This is Triton's dynamic batcher. Because only an idle worker takes a batch, a batch never waits behind a busy
 instance: the least-loaded instance (an idle one) always gets it. Without dynamic batching each request is a
@@ -71,6 +75,7 @@ class DynamicBatcher:
         self.max_queue_size = max_queue_size
         self._queue: deque[Pending] = deque()
         self._live = 0  # queued and not cancelled
+        self._idle = 0  # workers inside next_batch, i.e. not computing
         self._closed = False
         self._cond = threading.Condition(threading.Lock())
 
@@ -115,26 +120,34 @@ class DynamicBatcher:
         expired: list[Pending] = []
         try:
             with self._cond:
-                while True:
-                    now = time.monotonic()
-                    self._drop_head(now, expired)
-                    if not self._queue:
-                        if self._closed:
-                            return None
-                        self._cond.wait()
-                        continue
-                    batch, wait_s = self._form(now, expired)
-                    if batch:
-                        for p in batch:
-                            p.state, p.taken = TAKEN, now
-                        self._live -= len(batch)
-                        if self._live:
-                            self._cond.notify()  # let another idle worker look at what is left
-                        return batch
-                    self._cond.wait(wait_s)
+                self._idle += 1
+                try:
+                    return self._next(expired)
+                finally:
+                    self._idle -= 1
         finally:
             for p in expired:  # outside the lock: callbacks may take their own
                 p.on_done(TimedOut("the request timed out in the queue before it could run"))
+
+    def _next(self, expired: list[Pending]) -> list[Pending] | None:
+        """``next_batch`` under the lock."""
+        while True:
+            now = time.monotonic()
+            self._drop_head(now, expired)
+            if not self._queue:
+                if self._closed:
+                    return None
+                self._cond.wait()
+                continue
+            batch, wait_s = self._form(now, expired)
+            if batch:
+                for p in batch:
+                    p.state, p.taken = TAKEN, now
+                self._live -= len(batch)
+                if self._live:
+                    self._cond.notify()  # let another idle worker look at what is left
+                return batch
+            self._cond.wait(wait_s)
 
     def _drop_head(self, now: float, expired: list[Pending]) -> None:
         q = self._queue
@@ -172,6 +185,12 @@ class DynamicBatcher:
             chosen = chosen[:best_preferred]
         elif not (full or self._closed or now >= head.enqueued + self.max_delay_s):
             return [], head.enqueued + self.max_delay_s - now
+        elif self._idle > 1:
+            share, rows, n = -(-rows // self._idle), 0, 0
+            while n < len(chosen) and (n == 0 or rows + chosen[n].rows <= share):
+                rows += chosen[n].rows
+                n += 1
+            chosen = chosen[:n]
         taken = set(map(id, chosen))
         q, left = self._queue, len(chosen)
         while q and left and (id(q[0]) in taken or q[0].state != QUEUED):  # the usual case: a run at the head

@@ -55,6 +55,8 @@ class SoakResult:
     server_failed: int | None = None
     peak_rps: float | None = None
     fraction: float | None = None
+    # the first few client-side exceptions, with their messages
+    error_samples: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -65,12 +67,15 @@ class SoakResult:
 
 
 async def _open_loop(url: str, body: bytes, headers: dict[str, str], rate: float, duration_s: float,
-                     offset_s: float, drain_s: float) -> dict[str, Any]:
+                     offset_s: float, drain_s: float, connections: int) -> dict[str, Any]:
     interval = 1.0 / rate
     total = int(duration_s * rate)
     done: list[tuple[float, float]] = []  # (send time from start, latency)
     errors: Counter[str] = Counter()
-    connector = aiohttp.TCPConnector(limit=0)
+    samples: list[str] = []
+    # a fixed pool of keep-alive connections, as a fleet of clients would hold: a request that finds them all
+    # busy waits for one, and that wait counts in its latency (its clock starts at the scheduled send)
+    connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=drain_s)) as session:
 
         async def one(at: float) -> None:
@@ -81,6 +86,8 @@ async def _open_loop(url: str, body: bytes, headers: dict[str, str], rate: float
                     kind = None if r.status == 200 else f"HTTP {r.status}"
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 kind = type(exc).__name__
+                if len(samples) < 5:
+                    samples.append(f"{kind}: {exc}")
             if kind is None:
                 done.append((at, time.monotonic() - t0))
             else:
@@ -98,10 +105,10 @@ async def _open_loop(url: str, body: bytes, headers: dict[str, str], rate: float
         finished, pending = await asyncio.wait(tasks, timeout=drain_s + 5) if tasks else (set(), set())
         for t in pending:
             t.cancel()
-    return {"sent": total, "done": done, "errors": dict(errors), "pending": len(pending)}
+    return {"sent": total, "done": done, "errors": dict(errors), "samples": samples, "pending": len(pending)}
 
 
-def _open_loop_process(args: tuple[str, bytes, dict[str, str], float, float, float, float]) -> dict[str, Any]:
+def _open_loop_process(args: tuple[str, bytes, dict[str, str], float, float, float, float, int]) -> dict[str, Any]:
     return uvloop.run(_open_loop(*args))
 
 
@@ -116,7 +123,7 @@ def _server_counts(base: str) -> tuple[int, int] | None:
 
 def soak(url: str, model: str, rate: float, duration_s: float, *, version: str | None = None, batch: int = 1,
          binary: bool = True, shapes: dict[str, list[int]] | None = None, processes: int = 1,
-         drain_s: float = 30.0) -> SoakResult:
+         drain_s: float = 30.0, connections: int = 64) -> SoakResult:
     """Sends ``rate`` requests per second for ``duration_s`` and accounts for each of them."""
     if rate <= 0 or duration_s <= 0:
         raise ValueError(f"the soak needs a positive rate and duration, got rate={rate}, duration={duration_s}")
@@ -125,8 +132,8 @@ def soak(url: str, model: str, rate: float, duration_s: float, *, version: str |
     before = _server_counts(base)
     processes = max(1, processes)
     # process i sends at offsets i/rate, i/rate + processes/rate, ...: together one evenly spaced stream
-    jobs = [(f"{base}/infer", body, headers, rate / processes, duration_s, i / rate, drain_s)
-            for i in range(processes)]
+    jobs = [(f"{base}/infer", body, headers, rate / processes, duration_s, i / rate, drain_s,
+             max(1, connections // processes)) for i in range(processes)]
     if processes == 1:
         parts = [uvloop.run(_open_loop(*jobs[0]))]
     else:
@@ -152,6 +159,7 @@ def soak(url: str, model: str, rate: float, duration_s: float, *, version: str |
     result = SoakResult(rate, duration_s, sent, len(done), failed, sent - len(done) - failed, dict(errors),
                         len(done) / duration_s, pct(50), pct(90), pct(99), float(lat.max()) if len(lat) else math.nan,
                         [n / s for n, s in zip(per_minute, spans)])
+    result.error_samples = [m for p in parts for m in p["samples"]][:10]
     if before is not None and after is not None:
         result.server_success, result.server_failed = after[0] - before[0], after[1] - before[1]
     return result
@@ -184,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peak-duration", type=float, default=5.0, help="seconds per point of that sweep")
     p.add_argument("--duration", type=float, default=600.0, help="seconds of open-loop load")
     p.add_argument("--processes", type=int, default=1, help="client processes sharing the rate")
+    p.add_argument("--connections", type=int, default=64, help="keep-alive connections shared by the requests")
     p.add_argument("--shape", action="append", default=[], help="NAME=d0,d1,... for inputs with variable dims")
     p.add_argument("--out", type=Path, default=Path("runs/soak") / time.strftime("%Y-%m-%d_%H-%M-%S"))
     s = p.add_argument_group("with --spawn")
@@ -214,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             rate = args.fraction * peak
         print(f"soak: {rate:.1f} req/s for {args.duration:.0f} s" + (f" ({args.fraction:.0%} of {peak:.1f})"
                                                                      if peak else ""))
-        result = soak(url, model, rate, args.duration, shapes=parse_shapes(args.shape), processes=args.processes)
+        result = soak(url, model, rate, args.duration, shapes=parse_shapes(args.shape), processes=args.processes,
+                      connections=args.connections)
         result.peak_rps, result.fraction = peak, (args.fraction if peak else None)
     finally:
         if server is not None:
@@ -228,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
           f"lost {result.lost}; server counted {result.server_success} ok / {result.server_failed} failed; "
           f"{result.throughput_rps:.1f} req/s, p50 {result.p50_ms:.3f} ms, p99 {result.p99_ms:.3f} ms, "
           f"max {result.max_ms:.1f} ms")
+    for sample in result.error_samples:
+        print(f"  client error: {sample}")
     print(f"wrote {args.out / 'soak.json'}")
     return 0 if result.clean else 1
 

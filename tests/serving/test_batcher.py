@@ -116,3 +116,34 @@ def test_close_refuses_new_requests_but_drains_the_queue():
     assert rows_of(b.next_batch()) == [3]  # no waiting for the delay once closed
     assert time.monotonic() - t < 5
     assert b.next_batch() is None
+
+
+def test_idle_workers_split_the_queue_instead_of_one_batching_while_another_idles():
+    b = DynamicBatcher(8, max_delay_s=0.2)
+    got: list[list[Pending]] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        batch = b.next_batch()
+        with lock:
+            got.append(batch)
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for w in workers:
+        w.start()
+    deadline = time.monotonic() + 10
+    while b._idle < 2 and time.monotonic() < deadline:  # both workers wait inside next_batch
+        time.sleep(0.001)
+    for r in (1, 2, 1):
+        b.submit(pending(r))
+    for w in workers:
+        w.join(10)
+    # 4 rows, 2 idle workers: the first takes its share (2 rows at most, FIFO: the 1), the second the rest
+    assert sorted(rows_of(g) for g in got) == [[1], [2, 1]] and b.depth == 0
+
+
+def test_a_lone_idle_worker_still_takes_everything_that_fits():
+    b = DynamicBatcher(8, max_delay_s=0.01)
+    for r in (1, 2, 1):
+        b.submit(pending(r))
+    assert rows_of(b.next_batch()) == [1, 2, 1]

@@ -76,10 +76,12 @@ class Session:
     run would need more is refused (at load for the weights, at the first run of an input shape for the
     rest) with the amount it needs; default DEFAULT_MAX_MEMORY_BYTES (4 GiB), 0 = no cap. Model files are
     validated field by field at load, so a corrupted or hostile file raises EngineError.
+    ``keep_intermediates``: no buffer reuse, and ``run`` returns any value a node computes by name (in ONNX
+    layout): the graph as the engine runs it, after the converter's fusions (parity checks, debugging).
     """
 
     def __init__(self, model: str | os.PathLike[str] | bytes, threads: int = 1, isa: str | None = None,
-                 max_memory_bytes: int | None = None) -> None:
+                 max_memory_bytes: int | None = None, keep_intermediates: bool = False) -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
             raise EngineError(f"threads must be an int in 1..{MAX_THREADS}, got {threads!r}")
         if max_memory_bytes is None:
@@ -87,9 +89,11 @@ class Session:
         if isinstance(max_memory_bytes, bool) or not isinstance(max_memory_bytes, int) or max_memory_bytes < 0:
             raise EngineError(f"max_memory_bytes must be an int >= 0 (0 = no cap), got {max_memory_bytes!r}")
         if isinstance(model, (bytes, bytearray, memoryview)):
-            self._sess = _engine.Session.from_bytes(bytes(model), threads, isa or "", max_memory_bytes)
+            self._sess = _engine.Session.from_bytes(bytes(model), threads, isa or "", max_memory_bytes,
+                                                    bool(keep_intermediates))
         else:
-            self._sess = _engine.Session(os.fspath(model), threads, isa or "", max_memory_bytes)
+            self._sess = _engine.Session(os.fspath(model), threads, isa or "", max_memory_bytes,
+                                         bool(keep_intermediates))
         self.inputs: list[TensorInfo] = [_tensor_info(r) for r in self._sess.inputs]
         self.outputs: list[TensorInfo] = [_tensor_info(r) for r in self._sess.outputs]
         self._input_dtype = {i.name: i.dtype for i in self.inputs}

@@ -55,6 +55,9 @@ class BenchmarkConfig:
     iterations: int = 10
     min_time_s: float = 0.2
     input_size: int | None = None  # None: each model's default resolution
+    # "int8": every engine runs ONNX Runtime's QDQ int8 file of each model (measure.reference_int8), the
+    # engine its integer conversion, and the engine's fp32 file is timed beside them for the int8 speed-up
+    precision: str = "fp32"
 
 
 ConfigStore.instance().store(name="base_benchmark", node=BenchmarkConfig)
@@ -68,12 +71,17 @@ def default_size(name: str) -> int:
     return int(lightweight_models.model_info(name).get("default_input", 224))
 
 
+# the engine's fp32 file in an int8 benchmark: the speed-up int8 buys on the engine
+ENGINE_FP32 = "slimlab_fp32"
+
+
 @dataclass
 class PreparedModel:
     name: str
     torch_model: Any
     files: ExportedModel
     x: np.ndarray
+    fp32: ExportedModel | None = None  # int8 benchmarks: the fp32 files of the same model
 
 
 def prepare(name: str, cfg: BenchmarkConfig, workdir: Path) -> PreparedModel:
@@ -86,8 +94,13 @@ def prepare(name: str, cfg: BenchmarkConfig, workdir: Path) -> PreparedModel:
     channels = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
     size = cfg.input_size or default_size(name)
     x = np.random.default_rng(0).standard_normal((cfg.batch, channels, size, size)).astype(np.float32)
-    files = export_model(model, torch.from_numpy(x), workdir, name.replace("/", "_"))
-    return PreparedModel(name, model, files, x)
+    stem = name.replace("/", "_")
+    files = export_model(model, torch.from_numpy(x), workdir, stem)
+    if cfg.precision == "fp32":
+        return PreparedModel(name, model, files, x)
+    int8 = export_model(model, torch.from_numpy(x), workdir, stem, precision="int8")
+    print(f"{name}: int8 engine file {int8.slm.stat().st_size / files.slm.stat().st_size:.1%} of fp32", flush=True)
+    return PreparedModel(name, model, int8, x, fp32=files)
 
 
 def available_engines(requested: list[str]) -> list[str]:
@@ -110,26 +123,37 @@ def benchmark_model(m: PreparedModel, engines: list[str], threads: int, protocol
     shape = m.x.shape
     factories = {e: functools.partial(open_runner, e, m.files.model_for(RUNNERS.get(e).model_kind, m.torch_model),
                                       threads, shape) for e in engines}
+    if m.fp32 is not None:
+        factories[ENGINE_FP32] = functools.partial(open_runner, "slimlab", m.fp32.slm, threads, shape)
     # no feeds passed: each runner draws the protocol's seeded inputs, identical across engines
     res = interleave(factories, protocol, reference=REFERENCE)
     out = {}
-    for e in engines:
+    for e in list(engines) + ([ENGINE_FP32] if m.fp32 is not None else []):
         meas, ratio = res.measurements[e], res.ratios[e]
         out[e] = {"median_ms": meas.median_ms, "iqr_ms": meas.iqr_ms, "min_ms": meas.min_ms,
                   "ratio_to_ort": ratio.median, "ratio_min": ratio.min, "ratio_max": ratio.max,
                   "session_create_ms": meas.session_create_ms, "first_run_ms": meas.first_run_ms,
                   "round_ms": meas.round_ms, "runs": meas.runs}
+    if m.fp32 is not None:
+        # same-round ratio, as for the ratios to ORT
+        per_round = [f / q for f, q in zip(out[ENGINE_FP32]["round_ms"], out["slimlab"]["round_ms"], strict=True)]
+        out["slimlab"]["speedup_over_fp32"] = float(np.median(per_round))
+        out["slimlab"]["speedup_over_fp32_range"] = [min(per_round), max(per_round)]
     return out
 
 
 def to_markdown(results: list[dict], engines: list[str]) -> str:
-    head = "| model | threads | " + " | ".join(f"{e} ms (x ORT)" for e in engines) + " |"
+    int8 = ENGINE_FP32 in engines
+    head = "| model | threads | " + " | ".join(f"{e} ms (x ORT)" for e in engines) + \
+        (" | engine int8 speed-up over fp32 |" if int8 else " |")
     lines = ["ms: median over rounds ± half the IQR of all timed runs; (x ORT): median of same-round ratios.",
              "", head,
-             "|" + "---|" * (2 + len(engines))]
+             "|" + "---|" * (2 + len(engines) + int8)]
     for r in results:
         cells = [f"{r['engines'][e]['median_ms']:.2f} ±{r['engines'][e]['iqr_ms'] / 2:.2f} "
                  f"({r['engines'][e]['ratio_to_ort']:.2f})" for e in engines]
+        if "speedup_over_fp32" in r["engines"].get("slimlab", {}):
+            cells.append(f"{r['engines']['slimlab']['speedup_over_fp32']:.2f}")
         lines.append(f"| {r['model']} | {r['threads']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -139,21 +163,24 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path) -> list[dict]:
         raise ValueError("models is empty: name at least one model (zoo name, tv/<name> or timm/<name>)")
     if cfg.rounds < 1 or cfg.iterations < 1 or any(t < 1 for t in cfg.threads):
         raise ValueError("rounds, iterations and threads must be >= 1")
+    if cfg.precision not in ("fp32", "int8"):
+        raise ValueError(f"precision must be fp32 or int8, got {cfg.precision!r}")
     protocol = TimingProtocol(warmup=cfg.warmup, min_runs=cfg.iterations, min_time_s=cfg.min_time_s,
                               rounds=cfg.rounds)
-    engines = available_engines(list(cfg.engines))
+    engines = available_engines([e for e in cfg.engines if not (cfg.precision == "int8" and e == "pytorch")])
+    shown = engines + ([ENGINE_FP32] if cfg.precision == "int8" else [])
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in cfg.models:
             m = prepare(name, cfg, Path(tmp))
             for threads in cfg.threads:
                 res = benchmark_model(m, engines, threads, protocol)
-                results.append({"model": name, "threads": threads, "batch": cfg.batch,
+                results.append({"model": name, "threads": threads, "batch": cfg.batch, "precision": cfg.precision,
                                 "input_shape": list(m.x.shape), "engines": res})
-                print(f"{name} threads={threads}: " + ", ".join(
-                    f"{e} {res[e]['median_ms']:.2f} ms (x{res[e]['ratio_to_ort']:.2f})" for e in engines), flush=True)
+                print(f"{name} {cfg.precision} threads={threads}: " + ", ".join(
+                    f"{e} {res[e]['median_ms']:.2f} ms (x{res[e]['ratio_to_ort']:.2f})" for e in shown), flush=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "benchmark.md", to_markdown(results, engines))
+    atomic_write_text(out_dir / "benchmark.md", to_markdown(results, shown))
     atomic_write_json(out_dir / "benchmark.json", {"config": OmegaConf.to_container(OmegaConf.structured(cfg)),
                                                    "protocol": protocol.as_dict(), "machine": machine_fingerprint(),
                                                    "results": results})

@@ -10,6 +10,10 @@ protocol of ``measure.timing``: every (engine, before/after, threads) session in
 interleaved rounds, so the speed-up and the thread scaling are same-round ratios (median over
 rounds, with their min-max). Unstructured sparsity is kept in the weights as zeros, so on a
 dense engine it buys no speed: the table shows that too.
+
+A quantized run (one whose directory holds ``model.qdq.onnx``) is timed as it deploys: the engine runs the
+integer conversion of that QDQ file and ONNX Runtime the QDQ file itself, so the speed-up is what int8 buys
+on each engine, next to the engine file's size reduction.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from experiments.io import atomic_write_json, atomic_write_text
 from experiments.runs import RunDir
 from lightweight_models.complexity import profile
-from measure import TimingProtocol, export_model, interleave, open_runner
+from measure import ExportedModel, TimingProtocol, export_model, interleave, open_runner
 
 ENGINES = ("slimlab", "onnxruntime")
 
@@ -49,6 +53,10 @@ class LatencyRow:
     onnxruntime_speedup: float
     # compressed model on the engine: ms at the lowest thread count / ms at this one (None at the lowest)
     slimlab_thread_speedup: float | None = None
+    # engine file bytes; "int8" when the compressed model is the run's QDQ file in integers
+    slm_bytes_before: int = 0
+    slm_bytes_after: int = 0
+    precision_after: str = "fp32"
 
     @property
     def mac_reduction(self) -> float:
@@ -70,8 +78,12 @@ def measure_run(run_dir: Path, protocol: TimingProtocol, threads: Sequence[int] 
     before, after, batch = rebuild_compressed(run_dir, batch_size=1)
     x = batch[:1]
     threads = sorted(set(threads))
+    qdq = run_dir / "model.qdq.onnx"
     with tempfile.TemporaryDirectory(prefix="slimlab-latency-") as tmp:
-        files = {"before": export_model(before, x, tmp, "before"), "after": export_model(after, x, tmp, "after")}
+        files = {"before": export_model(before, x, tmp, "before"),
+                 "after": _integer_files(qdq, Path(tmp), tuple(x.shape)) if qdq.is_file()
+                 else export_model(after, x, tmp, "after")}
+        sizes = {which: f.slm.stat().st_size for which, f in files.items()}
         factories = {
             (e, which, t): functools.partial(open_runner, e, f.slm if e == "slimlab" else f.onnx, t)
             for t in threads for which, f in files.items() for e in ENGINES
@@ -94,8 +106,17 @@ def measure_run(run_dir: Path, protocol: TimingProtocol, threads: Sequence[int] 
             onnxruntime_speedup=speedup["onnxruntime"].median,
             slimlab_thread_speedup=None if t == threads[0] else
             res.ratio(("slimlab", "after", threads[0]), ("slimlab", "after", t)).median,
+            slm_bytes_before=sizes["before"], slm_bytes_after=sizes["after"],
+            precision_after="int8" if qdq.is_file() else "fp32",
         ))
     return rows
+
+
+def _integer_files(qdq: Path, out: Path, shape: tuple[int, ...]) -> ExportedModel:
+    import export
+
+    report = export.convert_model(qdq, out / "after.slm")
+    return ExportedModel(qdq, Path(report.output), report, shape)
 
 
 def to_markdown(rows: Sequence[LatencyRow], protocol: TimingProtocol) -> str:
@@ -103,8 +124,9 @@ def to_markdown(rows: Sequence[LatencyRow], protocol: TimingProtocol) -> str:
              "(before ms / after ms) [min-max over rounds]; ± is half the IQR of the timed runs; "
              "threads × = the compressed model's same-round speed-up over the lowest thread count.", "",
              "| run | model | method | setting | threads | MACs (M) before → after | MAC reduction | "
-             "slimlab ms before → after | slimlab speed-up | ORT speed-up | slimlab threads × |",
-             "|---|---|---|---|---:|---|---:|---|---:|---:|---:|"]
+             "slimlab ms before → after | slimlab speed-up | ORT speed-up | slimlab threads × | engine file | "
+             "size reduction |",
+             "|---|---|---|---|---:|---|---:|---|---:|---:|---:|---|---:|"]
     for r in rows:
         scaling = "" if r.slimlab_thread_speedup is None else f"{r.slimlab_thread_speedup:.2f}×"
         lines.append(
@@ -112,7 +134,8 @@ def to_markdown(rows: Sequence[LatencyRow], protocol: TimingProtocol) -> str:
             f" | {r.macs_before / 1e6:.2f} → {r.macs_after / 1e6:.2f} | {r.mac_reduction:.2f}×"
             f" | {r.slimlab_ms_before:.3f} → {r.slimlab_ms_after:.3f} ±{r.slimlab_iqr_ms_after / 2:.3f}"
             f" | {r.slimlab_speedup:.2f}× [{r.slimlab_speedup_min:.2f}-{r.slimlab_speedup_max:.2f}]"
-            f" | {r.onnxruntime_speedup:.2f}× | {scaling} |"
+            f" | {r.onnxruntime_speedup:.2f}× | {scaling} | {r.precision_after}"
+            f" | {r.slm_bytes_before / max(r.slm_bytes_after, 1):.2f}× |"
         )
     return "\n".join(lines) + "\n"
 

@@ -60,6 +60,8 @@ SECTIONS: dict[str, tuple[Row, ...]] = {
         Row("compressed top-1 (%)", "top1", _fmt(".2f")),
         Row("weight bytes", "weight_bytes", _bytes_vs("fp32_weight_bytes")),
         Row("ONNX Runtime top-1 of the QDQ file (%)", "onnx_top1", _fmt(".2f")),
+        Row("engine top-1 of its int8 conversion (%)", "engine_top1", _fmt(".2f")),
+        Row("engine and ONNX Runtime: same prediction", "engine_onnx_same_top1", _fmt(".4f")),
         Row("QDQ file bytes", "onnx_qdq_bytes", _bytes_vs("onnx_fp32_bytes")),
     ),
     "export": (

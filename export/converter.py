@@ -15,6 +15,10 @@ from export.atomic import write_atomically
 from export.engine_file import EngineFileError, load_engine_file_summary, serialize
 from export.errors import ModelFormatError
 from export.passes import PASSES, PassResult, run_pipeline
+from export.quantized.params import normalize as normalize_quantization
+from export.quantized.precisions import prepare_precisions
+from export.quantized.qoperator import lower_qoperator
+from export.quantized.report import NodePrecision, format_precisions, node_precisions
 from export.support import (
     SupportMatrix,
     UnsupportedOpsError,
@@ -40,16 +44,21 @@ class ConversionReport:
     passes: list[PassResult] = field(default_factory=list)
     file_size: int = 0
     weights_size: int = 0
+    quantization: str = "none"
+    # per node of the written graph: int8 / float / convert (Q/DQ), and why (export.quantized.report)
+    precision: list[NodePrecision] = field(default_factory=list)
 
     def format(self) -> str:
         lines = [f"converted {self.source} -> {self.output} ({self.file_size} bytes, weights {self.weights}, "
-                 f"{self.weights_size} weight bytes)", f"opset: {self.opset}; shape inference: {self.shape_inference}"]
+                 f"{self.weights_size} weight bytes)", f"opset: {self.opset}; shape inference: {self.shape_inference}",
+                 f"quantization: {self.quantization}"]
         lines += [f"pass {p.summary()}" for p in self.passes] or ["passes: none (--no-optimize)"]
         ops = sorted(set(self.ops_before) | set(self.ops_after))
         width = max((len(o) for o in ops), default=2)
         lines.append(f"{'op':<{width}}  before  after")
         lines += [f"{o:<{width}}  {self.ops_before.get(o, 0):>6}  {self.ops_after.get(o, 0):>5}" for o in ops]
         lines.append(f"{'total':<{width}}  {sum(self.ops_before.values()):>6}  {sum(self.ops_after.values()):>5}")
+        lines += format_precisions(self.precision)
         return "\n".join(lines)
 
 
@@ -146,6 +155,30 @@ class PreparedGraph:
     shape_inference: str
     ops_before: Counter[str]
     passes: list[PassResult]
+    quantization: str = "none"
+    precision: list[NodePrecision] = field(default_factory=list)
+
+
+def _source_op_counts(model: onnx.ModelProto) -> Counter[str]:
+    """Op counts of the model as given (Constant nodes are constants, not ops, as in the IR)."""
+    return Counter(n.op_type for n in model.graph.node if not (n.op_type == "Constant" and n.domain in ("", "ai.onnx")))
+
+
+def prepare_quantized(model: onnx.ModelProto, source: str) -> tuple[onnx.ModelProto, list[str]]:
+    """QOperator nodes lowered to QDQ, 4-bit weights widened (before the opset conversion); notes for the report.
+
+    Both run on the checked model: the lowered graph is plain ONNX (checked again, since the checker had no
+    schemas for the contrib ops it held).
+    """
+    notes = []
+    model, lowered = lower_qoperator(model, source)
+    if lowered:
+        notes.append(f"{lowered} QOperator nodes lowered to DequantizeLinear -> op -> QuantizeLinear")
+        check_with_onnx(model, source)
+    model, widened = prepare_precisions(model, source)
+    if widened:
+        notes.append(f"{widened} int4/uint4 weights widened to 8 bits")
+    return model, notes
 
 
 def prepare_graph(
@@ -165,17 +198,25 @@ def prepare_graph(
         PASSES.get(pass_name)  # a misspelled pass is a usage error: report it before reading the model
     model, name = load_checked(source, limits)
     try:
+        ops_before = _source_op_counts(model)
+        model, notes = prepare_quantized(model, name)
         model, opset_note = to_target_opset(model, name)
         model, inference_mode = infer_shapes(model, name)
         graph = ir.from_onnx(model)
         graph.max_const_bytes = limits.max_tensor_bytes
-        ops_before = graph.op_counts()
+        # not a pass: the engine's Q/DQ ops need it even without optimization (uint8 activations, explicit
+        # constant grids), and bad quantization parameters are bad input, refused before any pass runs
+        normalized = normalize_quantization(graph)
         results = run_pipeline(graph, passes) if optimize else []
         if not optimize:
             graph.toposort()
+        # what runs in which precision and why, on the graph as folded. A float op's 8-bit weight stays 8-bit
+        # behind its DequantizeLinear: the engine dequantizes constants once at load (QUANTIZED.md)
+        precision = node_precisions(graph)
     except ModelFormatError as exc:
         raise exc.located(name) from exc.__cause__
-    return PreparedGraph(graph, name, opset_note, inference_mode, ops_before, results)
+    quantization = "; ".join([normalized.summary(), *notes])
+    return PreparedGraph(graph, name, opset_note, inference_mode, ops_before, results, quantization, precision)
 
 
 def convert(
@@ -239,4 +280,6 @@ def convert(
         passes=results,
         file_size=summary.file_size,
         weights_size=summary.weights_size,
+        quantization=prepared.quantization,
+        precision=prepared.precision,
     )

@@ -16,6 +16,27 @@ from export.ir import Graph, Node, dtype_name
 SupportMatrix = Mapping[str, Sequence[str]]
 
 
+# What the converter's int8 output needs from the engine (engine/QUANTIZED.md), in the support matrix's terms: a
+# node's dtype is its first input's (QLinearConcat's first input is its float32 Y_scale). Layout ops take the
+# uint8 codes as they are. Tests convert against this where the engine is not built with the int8 ops yet.
+INT8_SUPPORT: dict[str, list[str]] = {
+    "QuantizeLinear": ["float32"],
+    "DequantizeLinear": ["uint8", "int8", "int32"],
+    "QLinearConv": ["uint8"],
+    "QGemm": ["uint8"],
+    "QLinearMatMul": ["uint8"],
+    "QLinearAdd": ["uint8"],
+    "QLinearMul": ["uint8"],
+    "QLinearGlobalAveragePool": ["uint8"],
+    "QLinearAveragePool": ["uint8"],
+    "QLinearConcat": ["float32"],
+    "QLinearLookup": ["uint8"],
+    **{op: ["uint8"] for op in ("MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat",
+                                "Split", "Slice", "Pad", "DepthToSpace", "SpaceToDepth", "Gather", "Identity",
+                                "Resize")},
+}
+
+
 class UnsupportedOpsError(ModelFormatError):
     """The graph uses op types or dtypes the engine does not implement; lists all of them.
 

@@ -25,6 +25,8 @@ from google.protobuf.message import DecodeError, Message
 from onnx import AttributeProto, TensorProto
 
 from export.errors import ModelFormatError, node_label
+from export.quantized import QUANTIZATION_KIND
+from export.quantized.contrib import CONTRIB_OPS, DYNAMIC_OPS, MS_DOMAIN, check_node, dynamic_refusal
 from export.support import UnsupportedOpsError
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -307,6 +309,13 @@ class _Validator:
         for i, node in enumerate(self.graph.node):
             if not node.op_type:
                 self.fail("has no op_type", "node", self.label(i))
+            if node.op_type in DYNAMIC_OPS and node.domain in (*DEFAULT_DOMAINS, MS_DOMAIN):
+                self.fail(dynamic_refusal(node.op_type), QUANTIZATION_KIND, self.label(i))
+            if node.domain == MS_DOMAIN and node.op_type in CONTRIB_OPS:
+                if MS_DOMAIN not in imported:
+                    self.fail(f"is in domain '{MS_DOMAIN}', which the model does not import", "domain",
+                              self.label(i))
+                continue  # ONNX Runtime's quantized ops: lowered to QDQ (export.quantized.qoperator)
             if node.domain not in DEFAULT_DOMAINS:
                 bad_domains.setdefault(node.domain, []).append(self.label(i))
                 continue
@@ -324,7 +333,8 @@ class _Validator:
                 parts.append(f"domain '{domain}'{note}: {', '.join(labels[:8])}"
                              + (f" and {len(labels) - 8} more" if len(labels) > 8 else ""))
             self.fail("nodes in domains the converter does not support (it reads the default ONNX domain "
-                      f"ai.onnx only): {'; '.join(parts)}", "domain")
+                      f"ai.onnx, and of {MS_DOMAIN} the quantized ops {', '.join(sorted(CONTRIB_OPS))}): "
+                      f"{'; '.join(parts)}", "domain")
         if unsupported:
             raise UnsupportedOpsError(unsupported, {}, reasons=reasons, source=self.source)
 
@@ -332,6 +342,9 @@ class _Validator:
         """Arity and attributes against the op's schema at the model's opset; yields the attribute tensors."""
         for i, node in enumerate(self.graph.node):
             where = self.label(i)
+            if node.domain == MS_DOMAIN:
+                yield from self.contrib_node(node, where)
+                continue
             schema = onnx.defs.get_schema(node.op_type, self.opset, "")
             if schema.deprecated:
                 self.fail(f"op {node.op_type} is deprecated at opset {self.opset}", "opset", where)
@@ -349,6 +362,26 @@ class _Validator:
                 self.fail(f"lacks required attribute '{missing[0]}'", "attribute", where)
             if node.op_type == "Constant":
                 self.constant_node(node, where)
+
+    def contrib_node(self, node: onnx.NodeProto, where: str) -> Iterator[tuple[str, onnx.TensorProto]]:
+        """A com.microsoft quantized op against export.quantized.contrib (onnx has no schema for it)."""
+        if len(node.output) != 1 or not node.output[0]:
+            self.fail(f"has {len(node.output)} outputs; {MS_DOMAIN} {node.op_type} produces 1", "arity", where)
+        seen: dict[str, int] = {}
+        for a in node.attribute:
+            if not a.name or a.name in seen or a.ref_attr_name:
+                self.fail(f"has an empty, repeated or referring attribute '{a.name}'", "attribute", where)
+            seen[a.name] = a.type
+        problem = check_node(node.op_type, list(node.input), seen)
+        if problem:
+            self.fail(problem, "arity" if "input" in problem else "attribute", where)
+        for a in node.attribute:
+            if a.type == AttributeProto.STRING:
+                try:
+                    a.s.decode("utf-8")
+                except UnicodeDecodeError:
+                    self.fail("is not valid UTF-8", "attribute", f"{where}: attribute '{a.name}'")
+        return iter(())
 
     def arity(self, node: onnx.NodeProto, schema: onnx.defs.OpSchema, where: str) -> None:
         n_in, n_out = len(node.input), len(node.output)
@@ -452,7 +485,8 @@ class _Validator:
             self.fail(f"has unknown data_location {t.data_location}", "external-data", where)
         elif t.external_data:
             self.fail("has external_data entries but data_location DEFAULT", "external-data", where)
-        present = [f for f in _TYPED_FIELDS if len(getattr(t, f))] + (["raw_data"] if t.raw_data else [])
+        # raw_data counts when set, even empty: onnx reads a tensor from raw_data whenever the field is present
+        present = [f for f in _TYPED_FIELDS if len(getattr(t, f))] + (["raw_data"] if t.HasField("raw_data") else [])
         if len(present) > 1:
             self.fail(f"holds data in both {present[0]} and {present[1]}", "tensor-size", where)
         if not present:

@@ -44,11 +44,12 @@ nb::dlpack::dtype dlpack_from_dtype(slim::DType d) {
 
 using InArray = nb::ndarray<nb::c_contig, nb::device::cpu, nb::ro>;
 
-slim::Options options(int threads, const std::string& isa, size_t max_memory_bytes) {
+slim::Options options(int threads, const std::string& isa, size_t max_memory_bytes, bool keep_intermediates) {
   slim::Options o;
   o.threads = threads;
   o.isa = isa;
   o.max_memory_bytes = max_memory_bytes;
+  o.keep_intermediates = keep_intermediates;
   return o;
 }
 
@@ -77,19 +78,22 @@ NB_MODULE(_engine, m) {
   nb::class_<slim::Session>(m, "Session")
       .def("__init__",
            [](slim::Session* self, const std::string& path, int threads, const std::string& isa,
-              size_t max_memory_bytes) {
-             const slim::Options o = options(threads, isa, max_memory_bytes);
+              size_t max_memory_bytes, bool keep_intermediates) {
+             const slim::Options o = options(threads, isa, max_memory_bytes, keep_intermediates);
              nb::gil_scoped_release release;
              new (self) slim::Session(path, o);
            },
            nb::arg("path"), nb::arg("threads") = 1, nb::arg("isa") = "",
-           nb::arg("max_memory_bytes") = slim::Options().max_memory_bytes)
+           nb::arg("max_memory_bytes") = slim::Options().max_memory_bytes, nb::arg("keep_intermediates") = false)
       .def_static("from_bytes",
-                  [](nb::bytes data, int threads, const std::string& isa, size_t max_memory_bytes) {
-                    return new slim::Session(data.c_str(), data.size(), options(threads, isa, max_memory_bytes));
+                  [](nb::bytes data, int threads, const std::string& isa, size_t max_memory_bytes,
+                     bool keep_intermediates) {
+                    return new slim::Session(data.c_str(), data.size(),
+                                             options(threads, isa, max_memory_bytes, keep_intermediates));
                   },
                   nb::arg("data"), nb::arg("threads") = 1, nb::arg("isa") = "",
-                  nb::arg("max_memory_bytes") = slim::Options().max_memory_bytes)
+                  nb::arg("max_memory_bytes") = slim::Options().max_memory_bytes,
+                  nb::arg("keep_intermediates") = false)
       .def_prop_ro("inputs", [](const slim::Session& s) { return describe(s.inputs()); })
       .def_prop_ro("outputs", [](const slim::Session& s) { return describe(s.outputs()); })
       .def_prop_ro("metadata",

@@ -25,6 +25,7 @@
   X(pool_concurrent_callers_are_correct)                          \
   X(pool_propagates_exceptions)                                   \
   X(pool_flushes_denormals)                                       \
+  X(pool_workers_sleep_when_idle)                                 \
   /* test_session.cpp */                                          \
   X(session_matches_reference_for_several_batches_and_threads)    \
   X(session_rejects_bad_inputs_clearly)                           \

@@ -195,7 +195,7 @@ TEST(session_isa_env_caps_but_never_raises) {
   const auto f = slimtest::small_conv_model().bytes();
   ::setenv("SLIMLAB_ISA", "scalar", 1);
   CHECK(slim::Session(f.data(), f.size()).isa() == "scalar");
-  ::setenv("SLIMLAB_ISA", "avx512", 1);  // capped to the CPU, whatever it has
+  ::setenv("SLIMLAB_ISA", "avx512vnni", 1);  // the top level, capped to the CPU, whatever it has
   CHECK(slim::Session(f.data(), f.size()).isa() == slim::available_isas().back());
   ::setenv("SLIMLAB_ISA", "bogus", 1);
   CHECK_THROWS(slim::Session(f.data(), f.size()), "SLIMLAB_ISA");

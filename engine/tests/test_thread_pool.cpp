@@ -1,4 +1,7 @@
+#include <sys/resource.h>
+
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -79,4 +82,28 @@ TEST(pool_flushes_denormals) {
     if (slim::denormals_flushed()) all += static_cast<int>(e - b);
   });
   CHECK(all.load() == 16);
+}
+
+// Workers spin for a moment after a job (so the next op of a run finds them awake) and must then sleep: an
+// idle pool may not burn a core of a shared machine.
+TEST(pool_workers_sleep_when_idle) {
+  slim::ThreadPool pool(2);
+  std::atomic<int64_t> sum{0};
+  pool.parallel_for(1000, 1, [&](int64_t b, int64_t e) { sum += e - b; });
+  CHECK(sum.load() == 1000);
+  auto cpu_seconds = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past the spin window
+  const double before = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double used = cpu_seconds() - before;
+  // a spinning worker would use ~0.3 s here
+  CHECK(used < 0.05);
+  // and a sleeping worker still wakes for the next job
+  pool.parallel_for(1000, 1, [&](int64_t b, int64_t e) { sum += e - b; });
+  CHECK(sum.load() == 2000);
 }

@@ -1,7 +1,7 @@
 // slimlab_bench: latency of one model file on the engine, with random inputs.
 //
 //   slimlab_bench model.slm [--threads N] [--warmup N] [--runs N]
-//                 [--input name:1x3x224x224 ...] [--isa scalar|avx2|avx512] [--profile]
+//                 [--input name:1x3x224x224 ...] [--isa scalar|avx2|avx512|avx512vnni] [--profile]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,7 +27,7 @@ struct Args {
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "error: %s\nusage: slimlab_bench MODEL.slm [--threads N] [--warmup N] [--runs N] "
-               "[--input name:1x3x224x224]... [--isa scalar|avx2|avx512] [--profile]\n",
+               "[--input name:1x3x224x224]... [--isa scalar|avx2|avx512|avx512vnni] [--profile]\n",
                problem.c_str());
   std::exit(2);
 }

@@ -17,6 +17,7 @@ from export.passes import (  # noqa: F401  (imported for their registrations)
     dead_nodes,
     identity_elimination,
     matmul_to_gemm,
+    qdq_folding,
     reshape_simplification,
     silu_gelu_patterns,
 )
@@ -25,11 +26,16 @@ from export.shape_refresh import refresh_shapes
 
 # Order matters: cleanup and folding expose the Conv->BN / Conv->act adjacencies that
 # the fusions look for; patterns become SiLU/Gelu before activation fusion absorbs them.
+# qdq_folding comes after the cleanup (identical Q/DQ merged, shape chains folded) and before the float
+# fusions, so that a Relu/Clip between a Conv and its QuantizeLinear becomes the integer clamp of a
+# QLinearConv rather than a float activation; a SiLU/Gelu pattern recognized later in a round is tabulated
+# in the next one.
 DEFAULT_PIPELINE: tuple[str, ...] = (
     "identity_elimination",
     "constant_folding",
     "dead_node_elimination",
     "cse",
+    "qdq_folding",
     "reshape_simplification",
     "bn_folding",
     "matmul_to_gemm",

@@ -34,7 +34,7 @@ def test_module_level_api() -> None:
     assert {"Conv", "Relu", "Add"} <= set(ops)
     assert "float32" in ops["Conv"] and "int64" in ops["Add"]
     isas = engine.available_isas()
-    assert isas[0] == "scalar" and set(isas) <= {"scalar", "avx2", "avx512"}
+    assert isas[0] == "scalar" and set(isas) <= {"scalar", "avx2", "avx512", "avx512vnni"}
     assert isinstance(engine.__version__, str) and engine.__version__.count(".") == 2
     assert issubclass(engine.EngineError, RuntimeError)
 
@@ -269,3 +269,18 @@ def test_small_integer_inputs_are_planned_by_value() -> None:
         (y,) = s.run(None, {"s": np.array(values, np.int64)})
         assert y.dtype == np.int64
         np.testing.assert_array_equal(y, np.array(values) + 1)
+
+
+def test_keep_intermediates_returns_fused_values_in_onnx_layout(model: ConvReluAdd) -> None:
+    x = _x(2)
+    # "h" is the fused Conv+Relu's output, which the engine keeps in NHWC: it must come back as NCHW
+    s = engine.Session(model.data, keep_intermediates=True)
+    h, y = s.run(["h", "y"], {"x": x})
+    np.testing.assert_allclose(h, model.reference(x) - model.k[None], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y, model.reference(x), rtol=1e-5, atol=1e-5)
+    # no reuse: every value has its own bytes
+    assert s.memory.arena_bytes >= s.memory.naive_activation_bytes
+    with pytest.raises(engine.EngineError, match="'h' is an intermediate value.*keep_intermediates"):
+        engine.Session(model.data).run(["h"], {"x": x})
+    with pytest.raises(engine.EngineError, match="unknown output name 'w'"):
+        s.run(["w"], {"x": x})  # a constant is not computed by the graph

@@ -46,12 +46,17 @@ constexpr int kMaxThreads = 1024;
 
 struct Options {
   int threads = 1;  // 1..kMaxThreads; every kernel of a run uses at most this many (caller included)
-  std::string isa;  // "" = best the CPU has; "scalar" | "avx2" | "avx512" caps it lower
+  std::string isa;  // "" = best the CPU has; "scalar" | "avx2" | "avx512" | "avx512vnni" caps it lower
   // A model whose weights plus the activation arena of a run's plan need more
   // than this is refused (at load for the weights, at plan time for the rest)
   // with the amount it needs; a hostile file cannot make the engine allocate
   // what the machine does not have. 0 = no cap.
   size_t max_memory_bytes = size_t(4) << 30;
+  // Debugging and parity checks: every intermediate value keeps its own
+  // buffer (no reuse in the arena), and run() returns any of them by name --
+  // the values of the graph as the engine runs it, after the converter's
+  // fusions, without adding graph outputs that would stop a fusion.
+  bool keep_intermediates = false;
 };
 
 struct TensorInfo {
@@ -108,7 +113,9 @@ class Session {
   const std::vector<TensorInfo>& outputs() const;
 
   // Thread-safe: several threads may call run() on one Session at once.
-  // `output_names` empty = all graph outputs in model order. Every model input
+  // `output_names` empty = all graph outputs in model order; with
+  // Options::keep_intermediates, any value a node computes may be named too
+  // (returned in plain ONNX layout). Every model input
   // must be given, with its dtype, rank and static dims; symbolic dims sharing a
   // name must agree. An empty batch (or other 0 dim) runs and gives empty
   // outputs, as in ONNX Runtime, where the graph allows it. The first run of an

@@ -8,9 +8,9 @@
 namespace slim {
 
 Isa parse_isa(const std::string& name) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni})
     if (name == isa_name(isa)) return isa;
-  fail("unknown ISA '", name, "' (valid: scalar, avx2, avx512)");
+  fail("unknown ISA '", name, "' (valid: scalar, avx2, avx512, avx512vnni)");
 }
 
 Isa resolve_isa(const std::string& requested) {

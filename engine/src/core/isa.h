@@ -8,6 +8,7 @@ enum class Isa : int {
   kScalar = 0,  // portable C++ reference, always available
   kAvx2 = 1,    // AVX2 + FMA
   kAvx512 = 2,  // AVX-512 F/BW/DQ/VL
+  kAvx512Vnni = 3,  // AVX-512 F/BW/DQ/VL + VNNI (vpdpbusd: the int8 GEMM's dot product)
 };
 
 inline const char* isa_name(Isa isa) {
@@ -15,6 +16,7 @@ inline const char* isa_name(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAvx512Vnni: return "avx512vnni";
   }
   return "unknown";
 }

@@ -17,8 +17,9 @@ constexpr int64_t kMaxFoldElements = 4096;
 
 class PlanBuilder {
  public:
-  PlanBuilder(const Model& model, const std::vector<CompiledNode>& nodes, ThreadPool& pool, size_t max_memory)
-      : model_(model), nodes_(nodes), pool_(pool), max_memory_(max_memory),
+  PlanBuilder(const Model& model, const std::vector<CompiledNode>& nodes, ThreadPool& pool, size_t max_memory,
+              bool keep_intermediates)
+      : model_(model), nodes_(nodes), pool_(pool), max_memory_(max_memory), keep_intermediates_(keep_intermediates),
         slot_of_(model.tensors.size(), {-1, -1}) {
     plan_ = std::make_shared<Plan>();
   }
@@ -235,6 +236,16 @@ class PlanBuilder {
         if (id >= 0) last[id] = s;
     }
     for (int id : plan_->output_slots) last[id] = num_steps;  // read after the last step
+    if (keep_intermediates_) {
+      for (size_t id = 0; id < plan_->slots.size(); ++id) last[id] = num_steps;
+      plan_->value_slots.assign(model_.tensors.size(), -1);
+      for (size_t t = 0; t < model_.tensors.size(); ++t) {
+        const auto& pair = slot_of_[t];
+        const int id = pair[0] >= 0 ? pair[0] : pair[1];
+        const SlotKind kind = id >= 0 ? plan_->slots[id].kind : SlotKind::kConstant;
+        if (kind == SlotKind::kArena || kind == SlotKind::kKnown) plan_->value_slots[t] = id;
+      }
+    }
     std::vector<BufferRequest> reqs;
     std::vector<int> ids;
     for (size_t id = 0; id < plan_->slots.size(); ++id) {
@@ -262,6 +273,7 @@ class PlanBuilder {
   const std::vector<CompiledNode>& nodes_;
   ThreadPool& pool_;
   const size_t max_memory_;
+  const bool keep_intermediates_;
   std::vector<Shape> input_shapes_;
   std::shared_ptr<Plan> plan_;
   std::vector<std::array<int, 2>> slot_of_;  // tensor -> slot per layout (plain, NHWC)
@@ -271,8 +283,8 @@ class PlanBuilder {
 
 std::shared_ptr<const Plan> build_plan(const Model& model, const std::vector<CompiledNode>& nodes,
                                        const std::vector<PlanInput>& inputs, ThreadPool& pool,
-                                       size_t max_memory_bytes) {
-  return PlanBuilder(model, nodes, pool, max_memory_bytes).build(inputs);
+                                       size_t max_memory_bytes, bool keep_intermediates) {
+  return PlanBuilder(model, nodes, pool, max_memory_bytes, keep_intermediates).build(inputs);
 }
 
 std::string memory_str(size_t bytes) {
@@ -298,19 +310,30 @@ namespace {
 template <typename T>
 void transpose_images(const TensorRef& src, const TensorRef& dst, ThreadPool& pool) {
   constexpr int64_t kTile = 32;
+  // Jobs also split the columns: a network input (3 channels, one row tile) would otherwise be one job, and
+  // the first layer of every run would use one thread.
+  constexpr int64_t kColBlock = 2048;
   const int64_t n = src.shape[0], c = src.shape[1], hw = src.shape[2] * src.shape[3];
   const bool to_nhwc = dst.layout == Layout::kNhwc;
   const int64_t rows = to_nhwc ? c : hw, cols = to_nhwc ? hw : c;
-  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  const int64_t row_tiles = (rows + kTile - 1) / kTile, col_blocks = (cols + kColBlock - 1) / kColBlock;
   const T* s = src.ptr<const T>();
   T* d = dst.ptr<T>();
-  pool.parallel_for(n * row_tiles, 1, [&](int64_t begin, int64_t end) {
+  pool.parallel_for(n * row_tiles * col_blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t b = job / row_tiles, r0 = (job % row_tiles) * kTile, r1 = std::min(rows, r0 + kTile);
+      const int64_t b = job / (row_tiles * col_blocks), rest = job % (row_tiles * col_blocks);
+      const int64_t r0 = (rest / col_blocks) * kTile, r1 = std::min(rows, r0 + kTile);
+      const int64_t k0 = (rest % col_blocks) * kColBlock, k1 = std::min(cols, k0 + kColBlock);
       const T* sb = s + b * rows * cols;
       T* db = d + b * rows * cols;
-      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-        const int64_t c1 = std::min(cols, c0 + kTile);
+      if (r1 - r0 <= 4) {
+        // few rows (an RGB input): walk the destination in order, reading one element of each row
+        for (int64_t k = k0; k < k1; ++k)
+          for (int64_t r = r0; r < r1; ++r) db[k * rows + r] = sb[r * cols + k];
+        continue;
+      }
+      for (int64_t c0 = k0; c0 < k1; c0 += kTile) {
+        const int64_t c1 = std::min(k1, c0 + kTile);
         for (int64_t r = r0; r < r1; ++r)
           for (int64_t k = c0; k < c1; ++k) db[k * rows + r] = sb[r * cols + k];
       }

@@ -49,6 +49,8 @@ struct Plan {
   std::vector<Slot> slots;
   std::vector<Step> steps;
   std::vector<int> output_slots;  // one per graph output, always plain layout
+  // keep_intermediates plans only: per model tensor, the slot of a node output (-1 otherwise)
+  std::vector<int> value_slots;
   size_t arena_bytes = 0;
   size_t naive_bytes = 0;
   std::vector<std::shared_ptr<void>> owned;  // values folded at plan time
@@ -66,10 +68,11 @@ struct PlanInput {
 // Runs shape inference for `inputs` (one per graph input), assigns layouts,
 // folds shape computations and plans memory. Throws slim::Error naming the
 // node when shapes are incompatible with the model, and when the weights plus
-// the arena would need more than `max_memory_bytes` (0 = no cap).
+// the arena would need more than `max_memory_bytes` (0 = no cap). With
+// `keep_intermediates`, no two values share arena bytes and value_slots is filled.
 std::shared_ptr<const Plan> build_plan(const Model& model, const std::vector<CompiledNode>& nodes,
                                        const std::vector<PlanInput>& inputs, ThreadPool& pool,
-                                       size_t max_memory_bytes = 0);
+                                       size_t max_memory_bytes = 0, bool keep_intermediates = false);
 
 // "123456789 bytes (118 MiB)": the exact figure and a readable one.
 std::string memory_str(size_t bytes);

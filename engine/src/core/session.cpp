@@ -64,8 +64,66 @@ struct Session::Impl {
     isa = resolve_isa(options.isa);
     input_info = describe(model, model.inputs);
     output_info = describe(model, model.outputs);
-    compile_nodes();
     pool = std::make_unique<ThreadPool>(options.threads);
+    fold_constant_dequantize();
+    compile_nodes();
+  }
+
+  // A DequantizeLinear of a constant is the 8-bit weight of a layer that runs in float (QUANTIZED.md): it is
+  // computed once here, so the file keeps the weight in 8 bits while the float op sees a float32 constant,
+  // as its prepare() requires (weights are packed at load), and no run pays for it.
+  void fold_constant_dequantize() {
+    const kernels::KernelConfig& kernel_choice = kernels::kernel_config(isa);
+    const OpDef* def = find_op("DequantizeLinear");
+    std::vector<bool> is_output(model.tensors.size(), false);
+    for (uint32_t t : model.outputs) is_output[t] = true;
+    std::vector<ModelNode> kept;
+    kept.reserve(model.nodes.size());
+    for (ModelNode& node : model.nodes) {
+      bool constant = def != nullptr && node.op_type == "DequantizeLinear" && node.outputs.size() == 1 &&
+                      !node.inputs.empty() && !is_output[node.outputs[0]];
+      for (int32_t in : node.inputs)
+        constant = constant && (in < 0 || model.tensors[static_cast<size_t>(in)].kind == TensorKind::kConstant);
+      if (!constant) {
+        kept.push_back(std::move(node));
+        continue;
+      }
+      std::vector<TensorRef> refs(node.inputs.size());
+      std::vector<const TensorRef*> ptrs(node.inputs.size(), nullptr);
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        if (node.inputs[i] < 0) continue;
+        const ModelTensor& t = model.tensors[static_cast<size_t>(node.inputs[i])];
+        refs[i] = TensorRef{const_cast<void*>(t.data), t.dtype, t.shape, Layout::kPlain};
+        ptrs[i] = &refs[i];
+      }
+      SLIM_CHECK(def->supports_dtype(refs[0].dtype), node.attrs.owner(), ": dtype ", dtype_name(refs[0].dtype),
+                 " is not supported by DequantizeLinear");
+      InferContext ictx(node.attrs, ptrs, 1);
+      guard_internal(node.attrs, [&] { def->infer_fn()(ictx); });
+      ModelTensor& out = model.tensors[node.outputs[0]];
+      SLIM_CHECK(ictx.output_set(0) && ictx.output_dtype(0) == out.dtype, node.attrs.owner(),
+                 ": output dtype does not match its tensor entry");
+      const Shape shape = ictx.output_shape(0);
+      const size_t bytes = storage_bytes(out.dtype, static_cast<size_t>(numel(shape)));
+      SLIM_CHECK(options.max_memory_bytes == 0 || model.weights_bytes + bytes <= options.max_memory_bytes,
+                 "model needs more than max_memory_bytes = ", memory_str(options.max_memory_bytes),
+                 " for its weights once ", node.attrs.owner(), " is dequantized");
+      auto buf = aligned_buffer(bytes);
+      std::vector<TensorRef> outs{TensorRef{buf.get(), out.dtype, shape, Layout::kPlain}};
+      PrepareContext pctx{node.attrs, kernel_choice, ptrs, 1};
+      std::shared_ptr<void> prepared;
+      if (def->prepare_fn()) prepared = guard_internal(node.attrs, [&] { return def->prepare_fn()(pctx); });
+      KernelContext kctx{node.attrs, refs, outs, prepared.get(), *pool};
+      if (bytes > 0) guard_internal(node.attrs, [&] { def->kernel_fn()(kctx); });
+      out.kind = TensorKind::kConstant;
+      out.shape = shape;
+      out.dim_names.assign(shape.size(), "");
+      out.data = buf.get();
+      out.storage_dtype = out.dtype;
+      model.weights_bytes += bytes;
+      model.owned.push_back(std::move(buf));
+    }
+    model.nodes = std::move(kept);
   }
 
   void compile_nodes() {
@@ -189,7 +247,7 @@ struct Session::Impl {
         return plans.front().second;
       }
     }
-    auto plan = build_plan(model, nodes, inputs, *pool, options.max_memory_bytes);
+    auto plan = build_plan(model, nodes, inputs, *pool, options.max_memory_bytes, options.keep_intermediates);
     plans.emplace_front(std::move(key), plan);
     if (plans.size() > kPlanCacheSize) plans.pop_back();
     remember_memory(*plan);
@@ -224,21 +282,29 @@ struct Session::Impl {
     if (spare_arenas.size() > 4) spare_arenas.pop_back();
   }
 
+  // A requested name: a graph output (>= 0, its position) or, with keep_intermediates, a value a node
+  // computes (-1 - its tensor index).
+  int64_t find_output(const std::string& n) const {
+    for (size_t i = 0; i < output_info.size(); ++i)
+      if (output_info[i].name == n) return static_cast<int64_t>(i);
+    for (size_t t = 0; options.keep_intermediates && t < model.tensors.size(); ++t)
+      if (model.tensors[t].name == n && model.tensors[t].kind == TensorKind::kValue) return -1 - static_cast<int64_t>(t);
+    std::string all;
+    for (const auto& o : output_info) all += (all.empty() ? "" : ", ") + o.name;
+    bool intermediate = false;
+    for (const auto& t : model.tensors) intermediate |= t.name == n && t.kind == TensorKind::kValue;
+    if (intermediate)
+      fail("'", n, "' is an intermediate value, not a model output: open the session with keep_intermediates to "
+           "read it (model outputs: ", all, ")");
+    fail("unknown output name '", n, "' (model outputs: ", all, ")");
+  }
+
   std::vector<Tensor> run(const std::map<std::string, TensorView>& given, const std::vector<std::string>& names) {
-    std::vector<size_t> wanted;
+    std::vector<int64_t> wanted;
     if (names.empty()) {
-      for (size_t i = 0; i < output_info.size(); ++i) wanted.push_back(i);
+      for (size_t i = 0; i < output_info.size(); ++i) wanted.push_back(static_cast<int64_t>(i));
     } else {
-      for (const std::string& n : names) {
-        size_t i = 0;
-        while (i < output_info.size() && output_info[i].name != n) ++i;
-        if (i == output_info.size()) {
-          std::string all;
-          for (const auto& o : output_info) all += (all.empty() ? "" : ", ") + o.name;
-          fail("unknown output name '", n, "' (model outputs: ", all, ")");
-        }
-        wanted.push_back(i);
-      }
+      for (const std::string& n : names) wanted.push_back(find_output(n));
     }
     const std::vector<PlanInput> inputs = check_inputs(given);
     DenormalsFlushScope flush;
@@ -282,15 +348,23 @@ struct Session::Impl {
       step_ms[k] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
     std::vector<Tensor> results;
-    for (size_t w : wanted) {
-      const TensorRef& r = refs[plan->output_slots[w]];
+    for (int64_t w : wanted) {
+      const int slot = w >= 0 ? plan->output_slots[static_cast<size_t>(w)] : plan->value_slots[static_cast<size_t>(-1 - w)];
+      SLIM_CHECK(slot >= 0, "'", model.tensors[static_cast<size_t>(-1 - w)].name,
+                 "' is not computed by this plan (an omitted output or a value the plan folded away)");
+      const TensorRef& r = refs[static_cast<size_t>(slot)];
       Tensor t;
       t.dtype = r.dtype;
       t.shape = r.shape;
       t.bytes = r.bytes();
       t.storage = aligned_buffer(t.bytes);
       t.data = t.storage.get();
-      if (t.bytes > 0) std::memcpy(t.data, r.data, t.bytes);
+      if (r.layout == Layout::kNhwc && r.shape.size() == 4 && t.bytes > 0) {
+        // intermediates are returned as ONNX defines them, whatever layout the engine chose
+        convert_layout(r, TensorRef{t.data, r.dtype, r.shape, Layout::kPlain}, *pool);
+      } else if (t.bytes > 0) {
+        std::memcpy(t.data, r.data, t.bytes);
+      }
       results.push_back(std::move(t));
     }
     give_arena(arena_bytes, std::move(arena));

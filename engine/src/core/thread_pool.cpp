@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -41,7 +42,7 @@ ThreadPool::ThreadPool(int threads) : threads_(std::max(1, threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -49,7 +50,7 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::run_chunks(const RangeFn& job, int64_t n, int64_t chunk) {
   for (;;) {
-    const int64_t begin = next_.fetch_add(chunk);
+    const int64_t begin = next_.fetch_add(chunk, std::memory_order_relaxed);
     if (begin >= n) return;
     try {
       job(begin, std::min(n, begin + chunk));
@@ -60,23 +61,42 @@ void ThreadPool::run_chunks(const RangeFn& job, int64_t n, int64_t chunk) {
   }
 }
 
+namespace {
+
+inline void cpu_relax() {
+#ifdef SLIM_HAVE_MXCSR
+  _mm_pause();
+#endif
+}
+
+}  // namespace
+
+uint64_t ThreadPool::wait_for_job(uint64_t seen) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto limit = std::chrono::microseconds(kSpinMicros);
+  for (uint32_t i = 1;; ++i) {
+    const uint64_t g = generation_.load(std::memory_order_acquire);
+    if (g != seen || stop_.load(std::memory_order_relaxed)) return g;
+    cpu_relax();
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() - start > limit) break;
+  }
+  std::unique_lock<std::mutex> lk(mu_);
+  ++sleepers_;
+  wake_.wait(lk, [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; });
+  --sleepers_;
+  return generation_.load(std::memory_order_acquire);
+}
+
 void ThreadPool::worker_loop() {
   // Workers live as long as the pool, so one scope here covers every job.
   DenormalsFlushScope flush;
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    wake_.wait(lk, [&] { return stop_ || (generation_ != seen && job_ != nullptr); });
-    if (stop_) return;
-    seen = generation_;
-    ++inflight_;
-    // Copied under the lock: the caller clears job_ once it has claimed the last chunk.
-    const RangeFn* job = job_;
-    const int64_t n = n_, chunk = chunk_;
-    lk.unlock();
-    run_chunks(*job, n, chunk);
-    lk.lock();
-    if (--inflight_ == 0) idle_.notify_all();
+    const uint64_t g = wait_for_job(seen);
+    if (stop_.load()) return;
+    seen = g;
+    run_chunks(*job_, n_, chunk_);
+    pending_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -92,24 +112,34 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
     fn(0, n);
     return;
   }
+  // ~4 chunks per thread balances uneven rows without much atomic traffic.
+  const int64_t target = (n + threads_ * 4 - 1) / (threads_ * 4);
+  job_ = &fn;
+  n_ = n;
+  chunk_ = std::max(grain, target);
+  next_.store(0, std::memory_order_relaxed);
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  bool wake = false;
   {
+    // Under the lock: a worker that found no job while spinning re-checks the generation under it before it
+    // sleeps, so it either sees this bump or is counted in sleepers_ and notified.
     std::lock_guard<std::mutex> lk(mu_);
-    // ~4 chunks per thread balances uneven rows without much atomic traffic.
-    const int64_t target = (n + threads_ * 4 - 1) / (threads_ * 4);
-    chunk_ = std::max(grain, target);
-    n_ = n;
-    next_.store(0);
-    job_ = &fn;
     error_ = nullptr;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
+    wake = sleepers_ > 0;
   }
-  wake_.notify_all();
+  if (wake) wake_.notify_all();
   run_chunks(fn, n, chunk_);
+  // Every worker takes part in every generation (if only to find no chunk left), so no worker can still be
+  // reading this job when the next one is written. A sleeping worker is woken above; waiting for it is
+  // bounded by its wake-up.
+  for (uint32_t i = 1; pending_.load(std::memory_order_acquire) != 0; ++i) {
+    cpu_relax();
+    if ((i & 1023) == 0) std::this_thread::yield();
+  }
   std::exception_ptr error;
   {
-    std::unique_lock<std::mutex> lk(mu_);
-    job_ = nullptr;  // late wakers must not pick up a finished job
-    idle_.wait(lk, [&] { return inflight_ == 0; });
+    std::lock_guard<std::mutex> lk(mu_);
     error = error_;
     error_ = nullptr;
   }

@@ -1,6 +1,13 @@
-// A small fork-join pool. Workers sleep on a condition variable between jobs
-// (no spinning: the machine is shared), and the calling thread works too, so
-// `threads` = 1 means no worker at all.
+// A small fork-join pool; the calling thread works too, so `threads` = 1 means
+// no worker at all.
+//
+// Between jobs a worker spins for kSpinMicros before it sleeps on a condition
+// variable. A model run is a chain of parallel_for calls a few microseconds
+// apart, each often shorter than the 10-50 us a sleeping thread needs to wake:
+// with sleep-only workers the caller did most of every short op alone and two
+// threads ran no faster than one. Spinning only that long after the last job
+// keeps an idle pool asleep (the machine is shared), as ONNX Runtime's and
+// pthreadpool's spin-then-block workers do.
 #pragma once
 
 #include <atomic>
@@ -31,24 +38,32 @@ class ThreadPool {
   // waiting, which keeps concurrent runs correct and deadlock-free.
   void parallel_for(int64_t n, int64_t grain, const RangeFn& fn);
 
+  static constexpr int64_t kSpinMicros = 100;
+
  private:
   void worker_loop();
+  // The next generation after `seen` (spinning, then sleeping), or `seen` when the pool stops.
+  uint64_t wait_for_job(uint64_t seen);
   void run_chunks(const RangeFn& job, int64_t n, int64_t chunk);
 
   int threads_;
   std::vector<std::thread> workers_;
   std::mutex owner_;  // held by the caller whose job the workers serve
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::condition_variable idle_;
-  bool stop_ = false;
-  uint64_t generation_ = 0;
+  // The job of the current generation: written by the caller before it bumps
+  // generation_ (release), read by workers after they see the bump (acquire);
+  // the caller changes them only once every worker has finished (pending_ == 0).
   const RangeFn* job_ = nullptr;
-  int inflight_ = 0;  // workers currently holding job_
   int64_t n_ = 0;
   int64_t chunk_ = 1;
-  std::atomic<int64_t> next_{0};
+  alignas(64) std::atomic<uint64_t> generation_{0};
+  alignas(64) std::atomic<int64_t> next_{0};
+  alignas(64) std::atomic<int> pending_{0};  // workers yet to finish the current generation
+  std::atomic<bool> stop_{false};
+
+  std::mutex mu_;  // guards sleepers_ and error_, and orders sleeping against waking
+  std::condition_variable wake_;
+  int sleepers_ = 0;
   std::exception_ptr error_;
 };
 

@@ -32,7 +32,8 @@ Isa detect() {
   const bool f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
   if (!(avx2 && fma)) return Isa::kScalar;
   const bool zmm_state = (xcr0 & 0xE0) == 0xE0;  // opmask, ZMM_Hi256, Hi16_ZMM
-  if (f && dq && bw && vl && zmm_state) return Isa::kAvx512;
+  const bool vnni = (c >> 11) & 1;  // AVX512_VNNI: CPUID.(7,0):ECX bit 11
+  if (f && dq && bw && vl && zmm_state) return vnni ? Isa::kAvx512Vnni : Isa::kAvx512;
   return Isa::kAvx2;
 }
 #else

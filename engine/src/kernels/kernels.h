@@ -160,6 +160,65 @@ using F32GlobalPoolFn = void(int64_t batch, int64_t pixels, int64_t channels, co
                              Range channel_range);
 using F32VactFn = void(const Activation& act, const float* x, float* y, int64_t n);
 
+// ---------------------------------------------------------------------------
+// int8 (engine/QUANTIZED.md): uint8 activations, int8 symmetric weights,
+// exact int32 accumulation, fp32-scale requantization rounding half to even.
+// ---------------------------------------------------------------------------
+
+// What happens to each int32 sum acc[m, n] = sum_k a[m, k] * w[k, n]:
+//   v = acc + bias[n]                  (bias may be null; the caller folds -a_zp * colsum[n] into it)
+//   u8 output:  y = clamp(nearbyint(float(v) * scale[n]) + zero_point, qmin, qmax)
+//   f32 output: y = float(v) * scale[n]
+// `scale` has N entries (the caller repeats a per-tensor scale) and is never null.
+// The variants clamp the fp32 product to [qmin - zero_point, qmax - zero_point]
+// before rounding: the same result for every finite product (the bounds are
+// integers), and saturation rather than int32 wrap-around for huge ones. With
+// u8 output, 0 <= qmin <= qmax <= 255 and zero_point in [0, 255] (checked).
+struct QEpilogue {
+  const int32_t* bias = nullptr;
+  const float* scale = nullptr;
+  int32_t zero_point = 0;
+  int32_t qmin = 0;
+  int32_t qmax = 255;
+  bool f32_output = false;  // C is float* (QGemm without y_scale) instead of uint8_t*
+};
+
+// Micro-kernel of q8_gemm: rows x cols of C from A (u8, row-major, lda bytes
+// per row, exactly K bytes of each row are read) and B packed by q8_pack_b.
+using Q8GemmFn = void(int64_t K, const uint8_t* A, int64_t lda, const int8_t* packed_b, void* C, int64_t ldc,
+                      const QEpilogue& ep, Range rows, Range cols);
+// Depthwise: input NHWC u8, weights packed by q8_depthwise_pack_weights, output
+// NHWC u8 over output rows. acc[c] = sum over the whole kh x kw window of
+// x * w[c], where a padded position reads pad_value (pass the input zero point:
+// padding is then a real zero), and the caller folds -x_zp * col_sums[c] into
+// ep.bias, exactly as for the GEMM. ep.f32_output is not allowed.
+using Q8DwconvFn = void(const Conv2dShape& s, const uint8_t* input, uint8_t pad_value, const int8_t* packed_w,
+                        uint8_t* output, const QEpilogue& ep, Range rows);
+using Q8MaxPoolFn = void(const Pool2dShape& s, const uint8_t* input, uint8_t* output, Range rows);
+// Global average pool: input [N, pixels, C] u8 -> output [N, C] u8, for a channel range of every image.
+struct QGlobalAvgPoolParams {
+  int32_t x_zp = 0;
+  float multiplier = 1.0f;  // x_scale / (pixels * y_scale)
+  int32_t y_zp = 0;
+};
+using Q8GlobalAvgPoolFn = void(int64_t batch, int64_t pixels, int64_t channels, const uint8_t* input,
+                               const QGlobalAvgPoolParams& p, uint8_t* output, Range channel_range);
+// Elementwise on n elements; b_stride 0 broadcasts b[0] (scalar b), 1 walks b with a.
+struct QBinaryParams {
+  int32_t a_zp = 0, b_zp = 0, y_zp = 0;
+  float a_multiplier = 1.0f;  // Add: a_scale / y_scale.  Mul: a_scale * b_scale / y_scale (b_multiplier unused)
+  float b_multiplier = 1.0f;  // Add: b_scale / y_scale
+  int32_t qmin = 0, qmax = 255;
+};
+using Q8BinaryFn = void(const QBinaryParams& p, const uint8_t* a, const uint8_t* b, int64_t b_stride, uint8_t* y,
+                        int64_t n);
+// Quantize: y = clamp(nearbyint(x / scale) + zero_point, 0, 255) with an fp32 division, as ONNX Runtime's
+// MLAS computes it (a multiply by 1/scale differs in the last bit); NaN gives zero_point.
+using Q8QuantizeFn = void(const float* x, float scale, int32_t zero_point, uint8_t* y, int64_t n);
+// Dequantize: y = float(x - zero_point) * scale.
+using Q8DequantizeFn = void(const uint8_t* x, float scale, int32_t zero_point, float* y, int64_t n);
+using Q8LookupFn = void(const uint8_t* table, const uint8_t* x, uint8_t* y, int64_t n);
+
 // What a kernel computes; the first part of its variants' names.
 enum class Family : int {
   kF32Gemm,           // f32_gemm: C = A * packed B + epilogue (also drives conv2d)
@@ -169,6 +228,15 @@ enum class Family : int {
   kF32GlobalAvgPool,  // f32_gavgpool
   kF32GlobalMaxPool,  // f32_gmaxpool
   kF32Vact,           // f32_vact: one activation over a buffer
+  kQ8Gemm,            // q8_gemm: u8 x s8 -> s32 GEMM + requantization (also drives int8 conv2d)
+  kQ8Dwconv,          // q8_dwconv: int8 depthwise 2-D convolution
+  kQ8MaxPool,         // q8_maxpool
+  kQ8GlobalAvgPool,   // q8_gavgpool
+  kQ8Add,             // q8_add
+  kQ8Mul,             // q8_mul
+  kQ8Quantize,        // q8_quantize: f32 -> u8
+  kQ8Dequantize,      // q8_dequantize: u8 -> f32
+  kQ8Lookup,          // q8_lookup: 256-entry table
 };
 
 const char* family_name(Family family);
@@ -194,6 +262,15 @@ using F32AvgPoolKernel = Kernel<Family::kF32AvgPool, F32PoolFn>;
 using F32GlobalAvgPoolKernel = Kernel<Family::kF32GlobalAvgPool, F32GlobalPoolFn>;
 using F32GlobalMaxPoolKernel = Kernel<Family::kF32GlobalMaxPool, F32GlobalPoolFn>;
 using F32VactKernel = Kernel<Family::kF32Vact, F32VactFn>;
+using Q8GemmKernel = Kernel<Family::kQ8Gemm, Q8GemmFn>;
+using Q8DwconvKernel = Kernel<Family::kQ8Dwconv, Q8DwconvFn>;
+using Q8MaxPoolKernel = Kernel<Family::kQ8MaxPool, Q8MaxPoolFn>;
+using Q8GlobalAvgPoolKernel = Kernel<Family::kQ8GlobalAvgPool, Q8GlobalAvgPoolFn>;
+using Q8AddKernel = Kernel<Family::kQ8Add, Q8BinaryFn>;
+using Q8MulKernel = Kernel<Family::kQ8Mul, Q8BinaryFn>;
+using Q8QuantizeKernel = Kernel<Family::kQ8Quantize, Q8QuantizeFn>;
+using Q8DequantizeKernel = Kernel<Family::kQ8Dequantize, Q8DequantizeFn>;
+using Q8LookupKernel = Kernel<Family::kQ8Lookup, Q8LookupFn>;
 
 // Every variant of kernel_list.h, by name: tests and benchmarks address one
 // variant directly (only those compiled for this architecture exist).
@@ -217,6 +294,15 @@ struct KernelConfig {
   const F32GlobalAvgPoolKernel* f32_gavgpool;
   const F32GlobalMaxPoolKernel* f32_gmaxpool;
   const F32VactKernel* f32_vact;
+  const Q8GemmKernel* q8_gemm;
+  const Q8DwconvKernel* q8_dwconv;
+  const Q8MaxPoolKernel* q8_maxpool;
+  const Q8GlobalAvgPoolKernel* q8_gavgpool;
+  const Q8AddKernel* q8_add;
+  const Q8MulKernel* q8_mul;
+  const Q8QuantizeKernel* q8_quantize;
+  const Q8DequantizeKernel* q8_dequantize;
+  const Q8LookupKernel* q8_lookup;
 };
 const KernelConfig& kernel_config(Isa isa);
 
@@ -310,5 +396,66 @@ void global_avg_pool(const F32GlobalAvgPoolKernel& k, int64_t batch, int64_t pix
                      const float* input, float* output, Range channel_range);
 void global_max_pool(const F32GlobalMaxPoolKernel& k, int64_t batch, int64_t pixels, int64_t channels,
                      const float* input, float* output, Range channel_range);
+
+// ---------------------------------------------------------------------------
+// int8 drivers (engine/QUANTIZED.md). Same conventions as the fp32 ones:
+// explicit work ranges, single-threaded, argument checks throw
+// std::invalid_argument, leading dimensions in elements (bytes for u8).
+// ---------------------------------------------------------------------------
+
+// GEMM: C[M, N] = requant(A[M, K] (u8) * B[K, N] (s8)). B is packed once into
+// panels of k.tile_cols columns and K rounded up to a multiple of 4 (zero
+// padded), the layout every variant reads; col_sums[n] = sum_k B[k, n] (may
+// be null) so the caller can fold -a_zp * col_sums[n] into the bias.
+int64_t q8_packed_b_bytes(const Q8GemmKernel& k, int64_t K, int64_t N);
+// B row-major: element (k, n) at B[k * ldb + n].
+void q8_pack_b(const Q8GemmKernel& k, int64_t K, int64_t N, const int8_t* B, int64_t ldb, int8_t* packed,
+               int32_t* col_sums);
+// B given as its transpose: element (k, n) at Bt[n * ldbt + k] (QGemm transB = 1, conv weights OIHW).
+void q8_pack_b_transposed(const Q8GemmKernel& k, int64_t K, int64_t N, const int8_t* Bt, int64_t ldbt,
+                          int8_t* packed, int32_t* col_sums);
+// rows / cols as for sgemm_packed (cols.begin a multiple of k.tile_cols). C is uint8_t* or, with
+// ep.f32_output, float*; ldc in elements. K <= 65536 (65536 * 255 * 128 < 2^31: the int32 sum is exact).
+// Per-call overhead is a few dozen instructions, so small ranges (a 7x7 layer split over threads) are fine.
+void q8_gemm_packed(const Q8GemmKernel& k, int64_t K, int64_t N, const uint8_t* A, int64_t lda,
+                    const int8_t* packed_b, void* C, int64_t ldc, const QEpilogue& ep, Range rows, Range cols);
+
+// Convolution (dense or grouped; depthwise works but q8_depthwise_conv2d is much faster) as q8 GEMM, NHWC u8
+// in / out, OIHW int8 weights packed per group; col_sums gets out_c entries (sum over each whole filter).
+// im2col pads with pad_value (pass the input zero point), so the GEMM sums x * w over every tap of the window
+// and the caller folds -x_zp * col_sums[o] into ep.bias. ep.bias and ep.scale have out_c entries (all groups);
+// ep.f32_output is not allowed. The reduction kh * kw * in_c / groups must be <= 65536 (int32 exactness).
+int64_t q8_conv2d_packed_weight_bytes(const Q8GemmKernel& k, const Conv2dShape& s);
+void q8_conv2d_pack_weights(const Q8GemmKernel& k, const Conv2dShape& s, const int8_t* w_oihw, int8_t* packed,
+                            int32_t* col_sums);
+int64_t q8_conv2d_scratch_bytes(const Q8GemmKernel& k, const Conv2dShape& s);  // per concurrent call
+void q8_conv2d(const Q8GemmKernel& k, const Conv2dShape& s, const uint8_t* input, uint8_t pad_value,
+               const int8_t* packed_w, uint8_t* output, const QEpilogue& ep, Range pixels, uint8_t* scratch);
+
+// Depthwise (groups == in_c == out_c): weights OIHW [C, 1, kh, kw] packed to [kh, kw, C] int8 (one layout for
+// every variant); col_sums gets C entries (may be null). Throws when kh * kw > 514 (the fp32 sum would stop
+// being exact). Work range: output rows as for depthwise_conv2d.
+int64_t q8_depthwise_packed_weight_bytes(const Conv2dShape& s);
+void q8_depthwise_pack_weights(const Conv2dShape& s, const int8_t* w_oihw, int8_t* packed, int32_t* col_sums);
+void q8_depthwise_conv2d(const Q8DwconvKernel& k, const Conv2dShape& s, const uint8_t* input, uint8_t pad_value,
+                         const int8_t* packed_w, uint8_t* output, const QEpilogue& ep, Range rows);
+
+// Pools and elementwise ops: the semantics of the Fn types above. Max pooling
+// ignores padding (a window that sees no pixel gives 0); the global average
+// pool bounds pixels to 2^31 / 255. Zero points must be uint8 values, and
+// 0 <= qmin <= qmax <= 255; b_stride is 0 or 1; y must not partially overlap
+// a or b (in place, y == a, is fine).
+void q8_max_pool2d(const Q8MaxPoolKernel& k, const Pool2dShape& s, const uint8_t* input, uint8_t* output,
+                   Range rows);
+void q8_global_avg_pool(const Q8GlobalAvgPoolKernel& k, int64_t batch, int64_t pixels, int64_t channels,
+                        const uint8_t* input, const QGlobalAvgPoolParams& p, uint8_t* output, Range channel_range);
+void q8_add(const Q8AddKernel& k, const QBinaryParams& p, const uint8_t* a, const uint8_t* b, int64_t b_stride,
+            uint8_t* y, int64_t n);
+void q8_mul(const Q8MulKernel& k, const QBinaryParams& p, const uint8_t* a, const uint8_t* b, int64_t b_stride,
+            uint8_t* y, int64_t n);
+void q8_quantize(const Q8QuantizeKernel& k, const float* x, float scale, int32_t zero_point, uint8_t* y, int64_t n);
+void q8_dequantize(const Q8DequantizeKernel& k, const uint8_t* x, float scale, int32_t zero_point, float* y,
+                   int64_t n);
+void q8_lookup(const Q8LookupKernel& k, const uint8_t* table, const uint8_t* x, uint8_t* y, int64_t n);
 
 }  // namespace slim::kernels

@@ -302,8 +302,11 @@ void pad_kernel(const KernelContext& ctx) {
   dispatch_dtype(y.dtype, ctx.attrs.owner(), [&](auto z) {
     using T = decltype(z);
     T value = T(0);
-    if (ctx.inputs.size() > 2 && ctx.inputs[2].data && ctx.inputs[2].numel() > 0)
-      value = static_cast<T>(scalar_value(ctx.inputs[2], ctx.attrs.owner(), "constant_value"));
+    if (ctx.inputs.size() > 2 && ctx.inputs[2].data && ctx.inputs[2].numel() > 0) {
+      // A value of the data's own dtype is taken as is (uint8 / int8 / bool have no scalar_value).
+      if (ctx.inputs[2].dtype == y.dtype) value = ctx.inputs[2].ptr<const T>()[0];
+      else value = static_cast<T>(scalar_value(ctx.inputs[2], ctx.attrs.owner(), "constant_value"));
+    }
     const T* xp = x.ptr<const T>();
     T* yp = y.ptr<T>();
     const int64_t total = y.numel();

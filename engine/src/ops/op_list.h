@@ -23,6 +23,11 @@
   /* normalization.cpp */ X(BatchNormalization) X(InstanceNormalization) X(LayerNormalization)        \
   /* pool.cpp */ X(MaxPool) X(AveragePool) X(GlobalAveragePool) X(GlobalMaxPool)                      \
   /* prelu.cpp */ X(PRelu)                                                                            \
+  /* qgemm.cpp */ X(QGemm) X(QLinearMatMul)                                                           \
+  /* qlinear_conv.cpp */ X(QLinearConv)                                                               \
+  /* qlinear_elementwise.cpp */ X(QLinearAdd) X(QLinearMul) X(QLinearLookup) X(QLinearConcat)         \
+  /* qlinear_pool.cpp */ X(QLinearGlobalAveragePool)                                                  \
+  /* quantize.cpp */ X(QuantizeLinear) X(DequantizeLinear)                                            \
   /* reduce.cpp */ X(ReduceMean) X(ReduceSum) X(ReduceMax) X(ReduceMin) X(ReduceProd) X(ReduceL2)     \
   X(ReduceL1) X(ReduceLogSum) X(ReduceLogSumExp) X(ReduceSumSquare)                                   \
   /* reshape.cpp */ X(Reshape) X(Flatten) X(Squeeze) X(Unsqueeze)                                     \

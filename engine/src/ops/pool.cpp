@@ -1,7 +1,8 @@
 // Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool. 2-D
 // windows on NHWC activations and all global pools run the kernels library's
 // pooling variants chosen at load; other ranks (1-D, 3-D) and a plain 2-D
-// input (a constant) walk the window directly.
+// input (a constant) walk the window directly. MaxPool also takes uint8
+// (quantized activations: the max commutes with quantization) on q8_maxpool.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -73,12 +74,13 @@ void infer_pool(InferContext& ctx) {
     if (o < 1) ctx.error("input ", shape_str(x), " is smaller than the pooling window");
     out.push_back(o);
   }
-  ctx.set_output(0, DType::kFloat32, out);
+  ctx.set_output(0, ctx.input_dtype(0), out);
 }
 
 // The variants of both pools are kept: MaxPool uses one, AveragePool the other.
 struct PoolState {
   const kernels::F32MaxPoolKernel* max_pool = nullptr;
+  const kernels::Q8MaxPoolKernel* q8_max_pool = nullptr;  // MaxPool on uint8
   const kernels::F32AvgPoolKernel* avg_pool = nullptr;
   const kernels::F32GlobalMaxPoolKernel* global_max_pool = nullptr;
   const kernels::F32GlobalAvgPoolKernel* global_avg_pool = nullptr;
@@ -87,7 +89,8 @@ struct PoolState {
 template <bool kMax>
 std::shared_ptr<void> prepare_pool(PrepareContext& ctx) {
   auto st = std::make_shared<PoolState>();
-  if (kMax) st->max_pool = ctx.use(ctx.kernels.f32_maxpool);
+  if (kMax && ctx.inputs[0]->dtype == DType::kUInt8) st->q8_max_pool = ctx.use(ctx.kernels.q8_maxpool);
+  else if (kMax) st->max_pool = ctx.use(ctx.kernels.f32_maxpool);
   else st->avg_pool = ctx.use(ctx.kernels.f32_avgpool);
   return st;
 }
@@ -113,15 +116,15 @@ int64_t window_count(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pb
 // Any number of spatial dims, plain layout. Each window visits only its taps
 // inside the image, so the work per output is bounded by the input, not by
 // the kernel size.
-template <bool kMax>
+template <bool kMax, typename T = float>
 void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
   const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0];
   if (yt.numel() == 0) return;
   const int nd = static_cast<int>(g.k.size());
   const Shape in(xt.shape.begin() + 2, xt.shape.end());
   const int64_t planes = xt.shape[0] * xt.shape[1], in_plane = numel(in), out_plane = numel(g.out);
-  const float* x = xt.ptr<const float>();
-  float* y = yt.ptr<float>();
+  const T* x = xt.ptr<const T>();
+  T* y = yt.ptr<T>();
   ctx.parallel_for(planes, 1, [&](int64_t begin, int64_t end) {
     std::vector<int64_t> start(nd), t0(nd), t1(nd), t(nd);
     for (int64_t pl = begin; pl < end; ++pl) {
@@ -137,13 +140,15 @@ void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
           t1[d] = last < 0 ? 0 : std::min(g.k[d], last / g.d[d] + 1);
           if (t1[d] <= t0[d]) any = false;
         }
-        float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+        T acc = kMax ? (std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                               : std::numeric_limits<T>::lowest())
+                     : T(0);
         if (any) {
           t = t0;
           for (;;) {
             int64_t off = 0;
             for (int d = 0; d < nd; ++d) off = off * in[d] + start[d] + t[d] * g.d[d];
-            const float v = x[pl * in_plane + off];
+            const T v = x[pl * in_plane + off];
             if constexpr (kMax) acc = (v > acc || v != v) ? v : acc;
             else acc += v;
             int d = nd - 1;
@@ -151,7 +156,7 @@ void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
             if (d < 0) break;
           }
         }
-        if (!kMax) {
+        if constexpr (!kMax) {
           // A double: a product over many padded dims need not fit in int64.
           double divisor = 1.0;
           for (int d = 0; d < nd; ++d)
@@ -169,7 +174,16 @@ template <bool kMax>
 void pool_kernel(const KernelContext& ctx) {
   const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
   const PoolGeometry g = resolve(ctx.attrs, x.shape);
-  if (g.k.size() != 2 || x.layout != Layout::kNhwc || y.layout != Layout::kNhwc) return pool_nd<kMax>(ctx, g);
+  const bool u8 = x.dtype == DType::kUInt8;
+  // An empty image padded into whole windows (W = 0, pads 1 + 1, kernel 2) has outputs but no pixel: the
+  // kernels refuse empty images, the direct loop gives what a window of padding only gives.
+  const bool empty_image = x.numel() == 0 && y.numel() > 0;
+  if (g.k.size() != 2 || x.layout != Layout::kNhwc || y.layout != Layout::kNhwc || empty_image) {
+    if constexpr (kMax) {
+      if (u8) return pool_nd<true, uint8_t>(ctx, g);
+    }
+    return pool_nd<kMax>(ctx, g);
+  }
   if (y.numel() == 0) return;
   kernels::Pool2dShape s;
   s.batch = x.shape[0];
@@ -192,6 +206,13 @@ void pool_kernel(const KernelContext& ctx) {
   SLIM_CHECK(s.out_h() == g.out[0] && s.out_w() == g.out[1], ctx.attrs.owner(), ": pooled size ", s.out_h(), "x",
              s.out_w(), " differs from the planned ", g.out[0], "x", g.out[1]);
   const PoolState& st = ctx.state<PoolState>();
+  if (u8) {
+    SLIM_CHECK(kMax && st.q8_max_pool != nullptr, ctx.attrs.owner(), ": internal error: no uint8 pooling variant");
+    ctx.parallel_for(s.out_rows(), 1, [&](int64_t b, int64_t e) {
+      kernels::q8_max_pool2d(*st.q8_max_pool, s, x.ptr<const uint8_t>(), y.ptr<uint8_t>(), {b, e});
+    });
+    return;
+  }
   const float* xp = x.ptr<const float>();
   float* yp = y.ptr<float>();
   ctx.parallel_for(s.out_rows(), 1, [&](int64_t b, int64_t e) {
@@ -249,7 +270,10 @@ OpDef pool_def(const char* type, InferFn infer, PrepareFn prepare, KernelFn fn) 
 }  // namespace
 }  // namespace slim
 
-DEFINE_OP(MaxPool) { return pool_def("MaxPool", infer_pool, prepare_pool<true>, pool_kernel<true>); }
+DEFINE_OP(MaxPool) {
+  return pool_def("MaxPool", infer_pool, prepare_pool<true>, pool_kernel<true>)
+      .dtypes({DType::kFloat32, DType::kUInt8});
+}
 DEFINE_OP(AveragePool) { return pool_def("AveragePool", infer_pool, prepare_pool<false>, pool_kernel<false>); }
 DEFINE_OP(GlobalAveragePool) {
   return pool_def("GlobalAveragePool", infer_global, prepare_global<false>, global_kernel<false>);

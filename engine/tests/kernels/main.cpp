@@ -1,7 +1,7 @@
 // Runs every kernel test of test_list.h on every variant of its family in
 // kernel_list.h that this CPU runs.
 //
-//   slim_kernels_test [--isa scalar|avx2|avx512] [filter]
+//   slim_kernels_test [--isa scalar|avx2|avx512|avx512vnni] [filter]
 //
 // --isa runs only the variants of that ISA (exit code 77, "skipped", when the
 // CPU lacks it); `filter` is a substring of "<variant>/<test>".
@@ -154,7 +154,7 @@ void run_one(const std::string& id, Fn&& fn) {
 }
 
 [[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(stderr, "error: %s\nusage: slim_kernels_test [--isa scalar|avx2|avx512] [filter]\n", problem.c_str());
+  std::fprintf(stderr, "error: %s\nusage: slim_kernels_test [--isa scalar|avx2|avx512|avx512vnni] [filter]\n", problem.c_str());
   std::exit(2);
 }
 
@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage("--isa needs a value");
       const std::string name = argv[++i];
       bool known = false;
-      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni}) {
         if (name == slim::isa_name(isa)) {
           only = isa;
           known = true;

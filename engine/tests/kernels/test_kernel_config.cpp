@@ -12,9 +12,11 @@ namespace {
 template <class K>
 std::string expected_name(const K& k) {
   std::string tile;
-  if constexpr (K::family == Family::kF32Gemm) {
+  if constexpr (K::family == Family::kF32Gemm || K::family == Family::kQ8Gemm) {
     tile = std::to_string(k.tile_rows) + "x" + std::to_string(k.tile_cols);
-  } else if constexpr (K::family == Family::kF32Vact) {
+  } else if constexpr (K::family == Family::kF32Vact || K::family == Family::kQ8Add || K::family == Family::kQ8Mul ||
+                       K::family == Family::kQ8Quantize || K::family == Family::kQ8Dequantize ||
+                       K::family == Family::kQ8Lookup) {
     tile = "u" + std::to_string(k.tile_cols);
   } else {
     tile = std::to_string(k.tile_cols) + "c";
@@ -37,6 +39,15 @@ const F32AvgPoolKernel* chosen(const KernelConfig& c, const F32AvgPoolKernel&) {
 const F32GlobalAvgPoolKernel* chosen(const KernelConfig& c, const F32GlobalAvgPoolKernel&) { return c.f32_gavgpool; }
 const F32GlobalMaxPoolKernel* chosen(const KernelConfig& c, const F32GlobalMaxPoolKernel&) { return c.f32_gmaxpool; }
 const F32VactKernel* chosen(const KernelConfig& c, const F32VactKernel&) { return c.f32_vact; }
+const Q8GemmKernel* chosen(const KernelConfig& c, const Q8GemmKernel&) { return c.q8_gemm; }
+const Q8DwconvKernel* chosen(const KernelConfig& c, const Q8DwconvKernel&) { return c.q8_dwconv; }
+const Q8MaxPoolKernel* chosen(const KernelConfig& c, const Q8MaxPoolKernel&) { return c.q8_maxpool; }
+const Q8GlobalAvgPoolKernel* chosen(const KernelConfig& c, const Q8GlobalAvgPoolKernel&) { return c.q8_gavgpool; }
+const Q8AddKernel* chosen(const KernelConfig& c, const Q8AddKernel&) { return c.q8_add; }
+const Q8MulKernel* chosen(const KernelConfig& c, const Q8MulKernel&) { return c.q8_mul; }
+const Q8QuantizeKernel* chosen(const KernelConfig& c, const Q8QuantizeKernel&) { return c.q8_quantize; }
+const Q8DequantizeKernel* chosen(const KernelConfig& c, const Q8DequantizeKernel&) { return c.q8_dequantize; }
+const Q8LookupKernel* chosen(const KernelConfig& c, const Q8LookupKernel&) { return c.q8_lookup; }
 
 int level(Isa isa) { return static_cast<int>(isa); }
 
@@ -64,7 +75,7 @@ GENERAL_TEST(kernel_names_say_dtype_op_tile_isa) {
 }
 
 GENERAL_TEST(kernel_config_picks_the_best_variant) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni}) {
     const KernelConfig& c = kernel_config(isa);
     const int want = level(isa) < level(cpu_isa()) ? level(isa) : level(cpu_isa());
     EXPECT_TRUE(level(c.isa) == want, std::string("kernel_config(") + isa_name(isa) + ") is capped at " +
@@ -75,6 +86,7 @@ GENERAL_TEST(kernel_config_picks_the_best_variant) {
 #undef SLIM_CHECK_CHOICE
   }
   EXPECT_TRUE(kernel_config(Isa::kScalar).f32_gemm == &f32_gemm_4x4_scalar, "the scalar level runs the reference");
+  EXPECT_TRUE(kernel_config(Isa::kScalar).q8_gemm == &q8_gemm_4x4_scalar, "the scalar level runs the q8 reference");
 }
 
 }  // namespace slim::kernels::test

@@ -27,7 +27,25 @@
   X(F32Vact, activation_transcendental)                        \
   X(F32Vact, activation_erf_abs_error_below_1e6)               \
   X(F32Vact, activation_propagates_nan_and_saturates_at_infinity) \
-  X(F32Vact, activation_rejects_bad_arguments)
+  X(F32Vact, activation_rejects_bad_arguments)                 \
+  X(Q8Gemm, q8_gemm_matches_reference)                         \
+  X(Q8Gemm, q8_gemm_rounds_ties_to_even)                       \
+  X(Q8Gemm, q8_gemm_extreme_values_do_not_overflow)            \
+  X(Q8Gemm, q8_pack_b_transposed_equals_pack_b)                \
+  X(Q8Gemm, q8_gemm_rejects_bad_arguments)                     \
+  X(Q8Gemm, q8_conv2d_matches_reference)                       \
+  X(Q8Gemm, q8_conv2d_rejects_bad_arguments)                   \
+  X(Q8Dwconv, q8_depthwise_conv2d_matches_reference)           \
+  X(Q8Dwconv, q8_depthwise_conv2d_extreme_values_are_exact)    \
+  X(Q8Dwconv, q8_depthwise_conv2d_rounds_ties_to_even)         \
+  X(Q8Dwconv, q8_depthwise_conv2d_rejects_bad_arguments)       \
+  X(Q8MaxPool, q8_max_pool2d_matches_reference)                \
+  X(Q8GlobalAvgPool, q8_global_avg_pool_matches_reference)     \
+  X(Q8Add, q8_add_matches_reference)                           \
+  X(Q8Mul, q8_mul_matches_reference)                           \
+  X(Q8Quantize, q8_quantize_matches_reference)                 \
+  X(Q8Dequantize, q8_dequantize_matches_reference)             \
+  X(Q8Lookup, q8_lookup_matches_reference)
 
 #define SLIM_KERNEL_GENERAL_TESTS(X)        \
   X(kernel_names_say_dtype_op_tile_isa)     \

@@ -38,6 +38,9 @@ def test_ptq_run_directory_export_and_parity_cli(tmp_path):
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["method"] == "ptq" and 0 <= m["top1"] <= 100
     assert abs(m["onnx_top1"] - m["top1"]) <= 1.0
+    # the engine runs the same file in integers: same predictions as ONNX Runtime, int8 engine file
+    assert (tmp_path / "model.int8.slm").is_file()
+    assert m["engine_onnx_same_top1"] >= 0.99 and abs(m["engine_top1"] - m["onnx_top1"]) <= 1.0
     assert m["onnx_qdq_bytes"] < 0.3 * m["onnx_fp32_bytes"]
     assert m["size_ratio"] < 0.3
     parity = _run("experiments.parity", [str(tmp_path), "--batch-size", "16"])

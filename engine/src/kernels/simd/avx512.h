@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "core/isa.h"
 
@@ -55,5 +56,109 @@ struct VAvx512 {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, t, _CMP_LT_OQ), b, a);
   }
 };
+
+// int8 traits (the q8_* families, engine/QUANTIZED.md) for AVX-512: 16 int32 /
+// float lanes, 64 u8 lanes, byte masks for every partial access. Every
+// operation matches Q8Scalar's lane for lane.
+//
+// A template so that the AVX-512 BW and the VNNI translation units each get
+// their own symbols: the VNNI file is compiled with -mavx512vnni, and an
+// inline member shared with the BW file could otherwise be the copy the
+// linker keeps for both. kLevel picks the GEMM dot product: vpmaddwd on
+// 16-bit halves (kAvx512, exact, as Q8Avx2 explains) or vpdpbusd (kAvx512Vnni:
+// 4 u8 x s8 products summed into each int32 lane without saturation).
+// The GEMM tile is kMR x (kNV * 16).
+template <Isa kLevel, int kMR, int kNV>
+struct Q8Avx512T {
+  static constexpr Isa kIsa = kLevel;
+  static constexpr bool kVnni = kLevel == Isa::kAvx512Vnni;
+  static constexpr int kWidth = 16;
+  static constexpr int kBytes = 64;
+  using ireg = __m512i;
+  using freg = __m512;
+  using breg = __m512i;
+
+  static constexpr int kGemmMR = kMR;
+  static constexpr int kGemmNV = kNV;
+  struct Whole {
+    __m512i v;
+  };
+  struct Halves {
+    __m512i even, odd;
+  };
+  using avec = std::conditional_t<kVnni, Whole, Halves>;
+  using bvec = std::conditional_t<kVnni, Whole, Halves>;
+  static bvec load_b(const int8_t* p) {
+    const __m512i raw = _mm512_loadu_si512(p);
+    if constexpr (kVnni) {
+      return {raw};
+    } else {
+      return {_mm512_srai_epi16(_mm512_slli_epi16(raw, 8), 8), _mm512_srai_epi16(raw, 8)};
+    }
+  }
+  static avec bcast_a(uint32_t a4) {
+    const __m512i a = _mm512_set1_epi32(static_cast<int>(a4));
+    if constexpr (kVnni) {
+      return {a};
+    } else {
+      return {_mm512_and_si512(a, _mm512_set1_epi16(0xFF)), _mm512_srli_epi16(a, 8)};
+    }
+  }
+  static ireg dot(ireg acc, avec a, bvec b) {
+    if constexpr (kVnni) {
+      return _mm512_dpbusd_epi32(acc, a.v, b.v);
+    } else {
+      return _mm512_add_epi32(acc,
+                              _mm512_add_epi32(_mm512_madd_epi16(a.even, b.even), _mm512_madd_epi16(a.odd, b.odd)));
+    }
+  }
+
+  static constexpr int kGapNV = 4;  // q8_gavgpool: 64 channels per step
+  static constexpr int kEltNV = 2;  // elementwise: 32 elements per step
+
+  static __mmask16 mask16(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+  static __mmask64 mask64(int n) { return n >= 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1; }
+  static ireg izero() { return _mm512_setzero_si512(); }
+  static ireg iset1(int32_t x) { return _mm512_set1_epi32(x); }
+  static ireg load_i32(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static ireg load_i32_partial(const int32_t* p, int n) { return _mm512_maskz_loadu_epi32(mask16(n), p); }
+  static ireg iadd(ireg a, ireg b) { return _mm512_add_epi32(a, b); }
+  static ireg isub(ireg a, ireg b) { return _mm512_sub_epi32(a, b); }
+  static ireg imul(ireg a, ireg b) { return _mm512_mullo_epi32(a, b); }
+
+  static freg fzero() { return _mm512_setzero_ps(); }
+  static freg fset1(float x) { return _mm512_set1_ps(x); }
+  static freg load_f32(const float* p) { return _mm512_loadu_ps(p); }
+  static freg load_f32_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(mask16(n), p); }
+  static void store_f32(float* p, freg v) { _mm512_storeu_ps(p, v); }
+  static void store_f32_partial(float* p, freg v, int n) { _mm512_mask_storeu_ps(p, mask16(n), v); }
+  static freg fadd(freg a, freg b) { return _mm512_add_ps(a, b); }
+  static freg fmul(freg a, freg b) { return _mm512_mul_ps(a, b); }
+  static freg fdiv(freg a, freg b) { return _mm512_div_ps(a, b); }
+  static freg fmadd(freg a, freg b, freg c) { return _mm512_fmadd_ps(a, b, c); }
+  static freg fmax(freg a, freg b) { return _mm512_max_ps(a, b); }
+  static freg fmin(freg a, freg b) { return _mm512_min_ps(a, b); }
+  static freg nan_to_zero(freg a) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a); }
+  static freg to_float(ireg a) { return _mm512_cvtepi32_ps(a); }
+  static ireg to_int(freg a) { return _mm512_cvtps_epi32(a); }
+
+  static ireg load_u8(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static ireg load_u8_partial(const uint8_t* p, int n) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask16(n), p)); }
+  static ireg load_s8(const int8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static ireg load_s8_partial(const int8_t* p, int n) { return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask16(n), p)); }
+  // vpmovdb truncates, which is exact for lanes already in [0, 255].
+  static void store_u8(uint8_t* p, ireg v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v)); }
+  static void store_u8_partial(uint8_t* p, ireg v, int n) { _mm512_mask_cvtepi32_storeu_epi8(p, mask16(n), v); }
+
+  static breg bzero() { return _mm512_setzero_si512(); }
+  static breg load_bytes(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  static breg load_bytes_partial(const uint8_t* p, int n) { return _mm512_maskz_loadu_epi8(mask64(n), p); }
+  static void store_bytes(uint8_t* p, breg v) { _mm512_storeu_si512(p, v); }
+  static void store_bytes_partial(uint8_t* p, breg v, int n) { _mm512_mask_storeu_epi8(p, mask64(n), v); }
+  static breg max_u8(breg a, breg b) { return _mm512_max_epu8(a, b); }
+};
+
+// AVX-512 BW without VNNI: 8 x 32, 16 accumulators + 4 B halves + 2 A halves of the 32 zmm.
+using Q8Avx512 = Q8Avx512T<Isa::kAvx512, 8, 2>;
 
 }  // namespace slim::kernels

@@ -47,7 +47,7 @@ def runtime_accuracy_step(cfg: DictConfig, ctx: PipelineContext) -> dict[str, An
     max_batches = cfg.compress.eval_max_batches
     correct = dict.fromkeys(RUNTIMES, 0)
     n = same_top1 = same_values = values = 0
-    max_steps = 0.0
+    max_steps = max_abs = max_ref = 0.0
     for i, (x, y) in enumerate(ctx.results["source"]["data"].test_loader):
         if max_batches is not None and i >= max_batches:
             break
@@ -59,6 +59,8 @@ def runtime_accuracy_step(cfg: DictConfig, ctx: PipelineContext) -> dict[str, An
         diff = np.abs(logits["slimlab"].astype(np.float64) - logits["onnxruntime"])
         same_values += int((diff == 0).sum())
         values += diff.size
+        if diff.size:
+            max_abs, max_ref = max(max_abs, float(diff.max())), max(max_ref, float(np.abs(logits["onnxruntime"]).max()))
         if step and diff.size:
             max_steps = max(max_steps, float(diff.max()) / step)
         n += y.numel()
@@ -68,6 +70,8 @@ def runtime_accuracy_step(cfg: DictConfig, ctx: PipelineContext) -> dict[str, An
         "engine_top1": 100.0 * correct["slimlab"] / n,
         "engine_onnx_same_top1": same_top1 / n,
         "engine_onnx_equal_outputs": same_values / max(values, 1),
+        # a float output (a last layer left unquantized) differs in the last bits: relative to its largest value
+        "engine_onnx_max_output_diff": max_abs / max(max_ref, 1e-30),
         "engine_int8_slm_bytes": slm.stat().st_size,
     }
     if step:

@@ -32,4 +32,28 @@ inline void check_range(const char* where, const char* name, int64_t begin, int6
   }
 }
 
+// The arguments every GEMM driver takes (any dtype): sizes, a row range, a
+// column range starting on a packed panel of width `tile_cols`, leading
+// dimensions, and the A and C pointers (checked even for K == 0: the drivers
+// still offset them).
+inline void check_gemm_shape(const char* where, const char* kernel_name, int tile_cols, int64_t K, int64_t N,
+                             const void* A, int64_t lda, const void* C, int64_t ldc, int64_t rows_begin,
+                             int64_t rows_end, int64_t cols_begin, int64_t cols_end) {
+  check_non_negative(where, "K", K);
+  check_non_negative(where, "N", N);
+  if (rows_begin < 0 || rows_end < rows_begin) {
+    fail_argument(where, "rows [" + std::to_string(rows_begin) + ", " + std::to_string(rows_end) + ") is not a range");
+  }
+  check_range(where, "cols", cols_begin, cols_end, N);
+  if (cols_begin % tile_cols != 0) {
+    fail_argument(where, "cols.begin " + std::to_string(cols_begin) + " is not a multiple of the panel width " +
+                             std::to_string(tile_cols) + " (tile_cols of " + kernel_name + ")");
+  }
+  if (rows_end == rows_begin || cols_end == cols_begin) return;
+  if (lda < K) fail_argument(where, "lda " + std::to_string(lda) + " < K " + std::to_string(K));
+  if (ldc < N) fail_argument(where, "ldc " + std::to_string(ldc) + " < N " + std::to_string(N));
+  check_not_null(where, "A", A);
+  check_not_null(where, "C", C);
+}
+
 }  // namespace slim::kernels

@@ -39,23 +39,8 @@ void check_pack_args(const char* where, int64_t K, int64_t N, const float* B, in
 
 void check_gemm_args(const char* where, const F32GemmKernel& kernel, int64_t K, int64_t N, const float* A, int64_t lda,
                      float* C, int64_t ldc, Range rows, Range cols) {
-  check_non_negative(where, "K", K);
-  check_non_negative(where, "N", N);
-  if (rows.begin < 0 || rows.end < rows.begin) {
-    fail_argument(where, "rows [" + std::to_string(rows.begin) + ", " + std::to_string(rows.end) + ") is not a range");
-  }
-  check_range(where, "cols", cols.begin, cols.end, N);
-  const int nr = kernel.tile_cols;
-  if (cols.begin % nr != 0) {
-    fail_argument(where, "cols.begin " + std::to_string(cols.begin) + " is not a multiple of the panel width " +
-                             std::to_string(nr) + " (tile_cols of " + kernel.name + ")");
-  }
-  if (rows.size() == 0 || cols.size() == 0) return;
-  if (lda < K) fail_argument(where, "lda " + std::to_string(lda) + " < K " + std::to_string(K));
-  if (ldc < N) fail_argument(where, "ldc " + std::to_string(ldc) + " < N " + std::to_string(N));
-  // Checked even for K == 0: the driver still offsets these pointers.
-  check_not_null(where, "A", A);
-  check_not_null(where, "C", C);
+  check_gemm_shape(where, kernel.name, kernel.tile_cols, K, N, A, lda, C, ldc, rows.begin, rows.end, cols.begin,
+                   cols.end);
 }
 
 }  // namespace

@@ -64,23 +64,10 @@ void check_epilogue(const char* where, const QEpilogue& ep) {
 
 void check_gemm_args(const char* where, const Q8GemmKernel& kernel, int64_t K, int64_t N, const uint8_t* A,
                      int64_t lda, const void* C, int64_t ldc, const QEpilogue& ep, Range rows, Range cols) {
-  check_non_negative(where, "K", K);
-  check_non_negative(where, "N", N);
   if (K > kMaxK) fail_argument(where, "K " + std::to_string(K) + " > " + std::to_string(kMaxK) + " may overflow int32");
-  if (rows.begin < 0 || rows.end < rows.begin) {
-    fail_argument(where, "rows [" + std::to_string(rows.begin) + ", " + std::to_string(rows.end) + ") is not a range");
-  }
-  check_range(where, "cols", cols.begin, cols.end, N);
-  const int nr = kernel.tile_cols;
-  if (cols.begin % nr != 0) {
-    fail_argument(where, "cols.begin " + std::to_string(cols.begin) + " is not a multiple of the panel width " +
-                             std::to_string(nr) + " (tile_cols of " + kernel.name + ")");
-  }
+  check_gemm_shape(where, kernel.name, kernel.tile_cols, K, N, A, lda, C, ldc, rows.begin, rows.end, cols.begin,
+                   cols.end);
   if (rows.size() == 0 || cols.size() == 0) return;
-  if (lda < K) fail_argument(where, "lda " + std::to_string(lda) + " < K " + std::to_string(K));
-  if (ldc < N) fail_argument(where, "ldc " + std::to_string(ldc) + " < N " + std::to_string(N));
-  check_not_null(where, "A", A);
-  check_not_null(where, "C", C);
   check_epilogue(where, ep);
 }
 

@@ -186,6 +186,14 @@ void bench_vact(const k::F32VactKernel& kernel, const k::Activation& act, int64_
               static_cast<long long>(n), t * 1e3, static_cast<double>(n) / t * 1e-9);
 }
 
+void bench_binary(const k::F32VbinaryKernel& kernel, const char* label, int64_t n, int64_t b_stride) {
+  const std::vector<float> a = random_floats(static_cast<size_t>(n)), b = random_floats(static_cast<size_t>(n));
+  std::vector<float> y(static_cast<size_t>(n));
+  const double t = best_seconds([&] { k::binary(kernel, k::BinaryOp::kMul, a.data(), 1, b.data(), b_stride, y.data(), n); });
+  std::printf("%-24s bin   %-24s n=%lld  %8.3f ms  %6.2f Gelem/s\n", kernel.name, label, static_cast<long long>(n),
+              t * 1e3, static_cast<double>(n) / t * 1e-9);
+}
+
 // All convolutions + classifier of MobileNetV2 (224 px, batch 1) back to back
 // through the kernels, in a realistic buffer flow: an estimate of what the
 // engine's compute costs single-threaded, without graph overheads (residual
@@ -334,6 +342,12 @@ void bench_F32Vact(const k::F32VactKernel& kernel) {
                                    k::Activation::exp()}) {
     bench_vact(kernel, act, 1 << 20);
   }
+}
+
+void bench_F32Vbinary(const k::F32VbinaryKernel& kernel) {
+  bench_binary(kernel, "Mul a*b", 1 << 20, 1);
+  bench_binary(kernel, "Mul a*scalar", 1 << 20, 0);
+  bench_binary(kernel, "Mul SE row c96", 96, 1);
 }
 
 // ---------------------------------------------------------------------------

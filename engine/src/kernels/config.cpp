@@ -13,6 +13,9 @@ void offer(KernelConfig& c, const F32AvgPoolKernel& k) { c.f32_avgpool = &k; }
 void offer(KernelConfig& c, const F32GlobalAvgPoolKernel& k) { c.f32_gavgpool = &k; }
 void offer(KernelConfig& c, const F32GlobalMaxPoolKernel& k) { c.f32_gmaxpool = &k; }
 void offer(KernelConfig& c, const F32VactKernel& k) { c.f32_vact = &k; }
+void offer(KernelConfig& c, const F32VbinaryKernel& k) { c.f32_vbinary = &k; }
+void offer(KernelConfig& c, const F32SoftmaxKernel& k) { c.f32_softmax = &k; }
+void offer(KernelConfig& c, const F32LayerNormKernel& k) { c.f32_layernorm = &k; }
 void offer(KernelConfig& c, const Q8GemmKernel& k) { c.q8_gemm = &k; }
 void offer(KernelConfig& c, const Q8DwconvKernel& k) { c.q8_dwconv = &k; }
 void offer(KernelConfig& c, const Q8MaxPoolKernel& k) { c.q8_maxpool = &k; }
@@ -46,6 +49,9 @@ const char* family_name(Family family) {
     case Family::kF32GlobalAvgPool: return "f32_gavgpool";
     case Family::kF32GlobalMaxPool: return "f32_gmaxpool";
     case Family::kF32Vact: return "f32_vact";
+    case Family::kF32Vbinary: return "f32_vbinary";
+    case Family::kF32Softmax: return "f32_softmax";
+    case Family::kF32LayerNorm: return "f32_layernorm";
     case Family::kQ8Gemm: return "q8_gemm";
     case Family::kQ8Dwconv: return "q8_dwconv";
     case Family::kQ8MaxPool: return "q8_maxpool";

@@ -30,6 +30,9 @@
   X(F32GlobalAvgPool, f32_gavgpool_4c_scalar)   \
   X(F32GlobalMaxPool, f32_gmaxpool_4c_scalar)   \
   X(F32Vact, f32_vact_u4_scalar)                \
+  X(F32Vbinary, f32_vbinary_u4_scalar)          \
+  X(F32Softmax, f32_softmax_u1_scalar)        \
+  X(F32LayerNorm, f32_layernorm_u1_scalar)    \
   X(Q8Gemm, q8_gemm_4x4_scalar)                 \
   X(Q8Dwconv, q8_dwconv_1c_scalar)              \
   X(Q8MaxPool, q8_maxpool_1c_scalar)            \
@@ -50,6 +53,9 @@
   X(F32GlobalAvgPool, f32_gavgpool_32c_avx2)    \
   X(F32GlobalMaxPool, f32_gmaxpool_32c_avx2)    \
   X(F32Vact, f32_vact_u32_avx2)                 \
+  X(F32Vbinary, f32_vbinary_u32_avx2)           \
+  X(F32Softmax, f32_softmax_u8_avx2)          \
+  X(F32LayerNorm, f32_layernorm_u8_avx2)      \
   X(F32Gemm, f32_gemm_8x32_avx512)              \
   X(F32Dwconv, f32_dwconv_16c_avx512)           \
   X(F32MaxPool, f32_maxpool_16c_avx512)         \
@@ -57,6 +63,9 @@
   X(F32GlobalAvgPool, f32_gavgpool_64c_avx512)  \
   X(F32GlobalMaxPool, f32_gmaxpool_64c_avx512)  \
   X(F32Vact, f32_vact_u64_avx512)               \
+  X(F32Vbinary, f32_vbinary_u64_avx512)         \
+  X(F32Softmax, f32_softmax_u16_avx512)       \
+  X(F32LayerNorm, f32_layernorm_u16_avx512)   \
   X(Q8Gemm, q8_gemm_4x16_avx2)                  \
   X(Q8Dwconv, q8_dwconv_8c_avx2)                \
   X(Q8Dwconv, q8_dwconv_32c_avx2)               \

@@ -84,6 +84,10 @@ struct Activation {
 // What happens to each output element after the dot product: + bias[column]
 // (bias may be null), then the activation. Both are applied in registers
 // before the single store of the result.
+// The elementwise binary operations of f32_vbinary (ONNX Add, Sub, Mul, Div on floats).
+enum class BinaryOp : uint8_t { kAdd, kSub, kMul, kDiv };
+const char* binary_op_name(BinaryOp op);
+
 struct Epilogue {
   const float* bias = nullptr;
   Activation act;
@@ -159,6 +163,15 @@ using F32PoolFn = void(const Pool2dShape& s, const float* input, float* output, 
 using F32GlobalPoolFn = void(int64_t batch, int64_t pixels, int64_t channels, const float* input, float* output,
                              Range channel_range);
 using F32VactFn = void(const Activation& act, const float* x, float* y, int64_t n);
+// y[i] = a[i * a_stride] (op) b[i * b_stride], each stride 0 (one broadcast value) or 1.
+// Softmax of one contiguous row of n floats; y may equal x.
+using F32SoftmaxFn = void(const float* x, float* y, int64_t n);
+// Layer normalization of one contiguous row of n floats: gamma has n values,
+// beta n values or null; the row's mean and inverse deviation are written out.
+using F32LayerNormFn = void(const float* x, float* y, int64_t n, const float* gamma, const float* beta, float eps,
+                            float* mean, float* inv_std);
+using F32VbinaryFn = void(BinaryOp op, const float* a, int64_t a_stride, const float* b, int64_t b_stride, float* y,
+                          int64_t n);
 
 // ---------------------------------------------------------------------------
 // int8 (engine/QUANTIZED.md): uint8 activations, int8 symmetric weights,
@@ -228,6 +241,9 @@ enum class Family : int {
   kF32GlobalAvgPool,  // f32_gavgpool
   kF32GlobalMaxPool,  // f32_gmaxpool
   kF32Vact,           // f32_vact: one activation over a buffer
+  kF32Vbinary,        // f32_vbinary: Add/Sub/Mul/Div of two buffers, or of a buffer and a scalar
+  kF32Softmax,        // f32_softmax: softmax of a contiguous row
+  kF32LayerNorm,      // f32_layernorm: layer normalization of a contiguous row
   kQ8Gemm,            // q8_gemm: u8 x s8 -> s32 GEMM + requantization (also drives int8 conv2d)
   kQ8Dwconv,          // q8_dwconv: int8 depthwise 2-D convolution
   kQ8MaxPool,         // q8_maxpool
@@ -262,6 +278,9 @@ using F32AvgPoolKernel = Kernel<Family::kF32AvgPool, F32PoolFn>;
 using F32GlobalAvgPoolKernel = Kernel<Family::kF32GlobalAvgPool, F32GlobalPoolFn>;
 using F32GlobalMaxPoolKernel = Kernel<Family::kF32GlobalMaxPool, F32GlobalPoolFn>;
 using F32VactKernel = Kernel<Family::kF32Vact, F32VactFn>;
+using F32VbinaryKernel = Kernel<Family::kF32Vbinary, F32VbinaryFn>;
+using F32SoftmaxKernel = Kernel<Family::kF32Softmax, F32SoftmaxFn>;
+using F32LayerNormKernel = Kernel<Family::kF32LayerNorm, F32LayerNormFn>;
 using Q8GemmKernel = Kernel<Family::kQ8Gemm, Q8GemmFn>;
 using Q8DwconvKernel = Kernel<Family::kQ8Dwconv, Q8DwconvFn>;
 using Q8MaxPoolKernel = Kernel<Family::kQ8MaxPool, Q8MaxPoolFn>;
@@ -294,6 +313,9 @@ struct KernelConfig {
   const F32GlobalAvgPoolKernel* f32_gavgpool;
   const F32GlobalMaxPoolKernel* f32_gmaxpool;
   const F32VactKernel* f32_vact;
+  const F32VbinaryKernel* f32_vbinary;
+  const F32SoftmaxKernel* f32_softmax;
+  const F32LayerNormKernel* f32_layernorm;
   const Q8GemmKernel* q8_gemm;
   const Q8DwconvKernel* q8_dwconv;
   const Q8MaxPoolKernel* q8_maxpool;
@@ -312,6 +334,22 @@ const KernelConfig& kernel_config(Isa isa);
 
 // y[i] = act(x[i]) for i in [0, n). y may equal x (in place); partial overlap is not allowed.
 void activation(const F32VactKernel& k, const Activation& act, const float* x, float* y, int64_t n);
+
+// y[i] = a[i * a_stride] (op) b[i * b_stride] for i in [0, n); each stride is 0
+// (that operand is one value, broadcast) or 1. y may equal a or b (in place).
+void binary(const F32VbinaryKernel& k, BinaryOp op, const float* a, int64_t a_stride, const float* b,
+            int64_t b_stride, float* y, int64_t n);
+
+// ---------------------------------------------------------------------------
+// Row-wise normalizations (attention and transformer blocks)
+// ---------------------------------------------------------------------------
+
+// Softmax over `rows` contiguous rows of n floats each; y may equal x.
+void softmax(const F32SoftmaxKernel& k, const float* x, float* y, int64_t rows, int64_t n);
+// Layer normalization over `rows` contiguous rows of n floats: gamma has n values, beta n values or
+// null; mean and inv_std (each `rows` values, or null) receive each row's statistics.
+void layer_norm(const F32LayerNormKernel& k, const float* x, float* y, int64_t rows, int64_t n, const float* gamma,
+                const float* beta, float eps, float* mean, float* inv_std);
 
 // ---------------------------------------------------------------------------
 // SGEMM: C[M, N] = A[M, K] * B[K, N], then the epilogue.

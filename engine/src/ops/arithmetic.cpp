@@ -35,36 +35,86 @@ T wrapping(T a, T b, F f) {
   return static_cast<T>(f(static_cast<U>(a), static_cast<U>(b)));
 }
 
+// Float Add/Sub/Mul/Div: each run of the broadcast walk whose operands are
+// contiguous or one repeated value (same shapes, a scalar, a per-channel
+// vector on NHWC) goes to the f32_vbinary kernel; other strides stay scalar.
+struct BinaryState {
+  const kernels::F32VbinaryKernel* vbinary = nullptr;
+};
+
+std::shared_ptr<void> prepare_binary(PrepareContext& ctx) {
+  auto st = std::make_shared<BinaryState>();
+  st->vbinary = ctx.use(ctx.kernels.f32_vbinary);
+  return st;
+}
+
+template <kernels::BinaryOp Op, typename F>
+void float_binary(const KernelContext& ctx, F f) {
+  const TensorRef &ta = ctx.inputs[0], &tb = ctx.inputs[1], &ty = ctx.outputs[0];
+  const int rank = ty.rank();
+  const StridedLoop loop(ty.shape, ty.layout,
+                         {logical_strides(ty.shape, ty.layout), broadcast_strides(ta, rank), broadcast_strides(tb, rank)});
+  const float* a = ta.ptr<const float>();
+  const float* b = tb.ptr<const float>();
+  float* y = ty.ptr<float>();
+  const int64_t inner = loop.inner(), sy = loop.inner_stride(0), sa = loop.inner_stride(1), sb = loop.inner_stride(2);
+  // Plan-time folding runs kernels without prepare(): then the scalar loop does it.
+  const kernels::F32VbinaryKernel* k = ctx.prepared ? ctx.state<BinaryState>().vbinary : nullptr;
+  const bool vector = k != nullptr && sy == 1 && (sa == 0 || sa == 1) && (sb == 0 || sb == 1);
+  ctx.parallel_for(loop.rows(), std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)),
+                   [&](int64_t begin, int64_t end) {
+    int64_t off[3];
+    for (int64_t r = begin; r < end; ++r) {
+      loop.offsets(r, off);
+      if (vector) {
+        kernels::binary(*k, Op, a + off[1], sa, b + off[2], sb, y + off[0], inner);
+      } else {
+        for (int64_t i = 0; i < inner; ++i) y[off[0] + i * sy] = f(a[off[1] + i * sa], b[off[2] + i * sb]);
+      }
+    }
+  });
+}
+
 template <typename Op>
 void arith(const KernelContext& ctx) {
   const TensorRef &a = ctx.inputs[0], &b = ctx.inputs[1], &y = ctx.outputs[0];
+  // Lambdas, not function pointers, so that the scalar loops inline the operation.
   switch (y.dtype) {
-    case DType::kFloat32: return broadcast_binary<float, float, float>(ctx, a, b, y, Op::template f<float>);
-    case DType::kInt32: return broadcast_binary<int32_t, int32_t, int32_t>(ctx, a, b, y, Op::template f<int32_t>);
-    case DType::kInt64: return broadcast_binary<int64_t, int64_t, int64_t>(ctx, a, b, y, Op::template f<int64_t>);
+    case DType::kFloat32:
+      return float_binary<Op::kBinary>(ctx, [](float u, float v) { return Op::template f<float>(u, v); });
+    case DType::kInt32:
+      return broadcast_binary<int32_t, int32_t, int32_t>(
+          ctx, a, b, y, [](int32_t u, int32_t v) { return Op::template f<int32_t>(u, v); });
+    case DType::kInt64:
+      return broadcast_binary<int64_t, int64_t, int64_t>(
+          ctx, a, b, y, [](int64_t u, int64_t v) { return Op::template f<int64_t>(u, v); });
     default: fail(ctx.attrs.owner(), ": unsupported dtype ", dtype_name(y.dtype));
   }
 }
 
 struct AddOp {
+  static constexpr kernels::BinaryOp kBinary = kernels::BinaryOp::kAdd;
   template <typename T> static T f(T a, T b) {
     if constexpr (std::is_floating_point_v<T>) return a + b;
     else return wrapping(a, b, [](auto x, auto y) { return x + y; });
   }
 };
 struct SubOp {
+  static constexpr kernels::BinaryOp kBinary = kernels::BinaryOp::kSub;
   template <typename T> static T f(T a, T b) {
     if constexpr (std::is_floating_point_v<T>) return a - b;
     else return wrapping(a, b, [](auto x, auto y) { return x - y; });
   }
 };
 struct MulOp {
+  static constexpr kernels::BinaryOp kBinary = kernels::BinaryOp::kMul;
   template <typename T> static T f(T a, T b) {
     if constexpr (std::is_floating_point_v<T>) return a * b;
     else return wrapping(a, b, [](auto x, auto y) { return x * y; });
   }
 };
 struct DivOp {
+  static constexpr kernels::BinaryOp kBinary = kernels::BinaryOp::kDiv;
   template <typename T> static T f(T a, T b) {
     if constexpr (std::is_floating_point_v<T>) return a / b; else return int_div(a, b);
   }
@@ -97,6 +147,7 @@ OpDef arith_def(const char* type, KernelFn fn) {
       .layout(LayoutPolicy::kAgnostic)
       .infer(infer_same_dtype)
       .foldable()
+      .prepare(prepare_binary)
       .kernel(std::move(fn));
 }
 

@@ -179,18 +179,95 @@ void StridedLoop::offsets(int64_t row, int64_t* out) const {
 
 namespace {
 
+// The offsets of a run of consecutive rows, advanced like an odometer: a
+// division per dim per row costs more than copying a short run (the 2-float
+// runs of MobileViT's patch unfolding, a shuffle's channel pairs).
+class RowWalker {
+ public:
+  RowWalker(const Shape& dims, const std::vector<int64_t>& s0, const std::vector<int64_t>& s1, int64_t row)
+      : dims_(dims), s0_(s0), s1_(s1), idx_(dims.size(), 0) {
+    for (int p = static_cast<int>(dims.size()) - 1; p >= 0; --p) {
+      idx_[p] = row % dims[p];
+      row /= dims[p];
+      off0_ += idx_[p] * s0[p];
+      off1_ += idx_[p] * s1[p];
+    }
+  }
+  int64_t off0() const { return off0_; }
+  int64_t off1() const { return off1_; }
+  void next() {
+    for (int p = static_cast<int>(dims_.size()) - 1; p >= 0; --p) {
+      off0_ += s0_[p];
+      off1_ += s1_[p];
+      if (++idx_[p] < dims_[p]) return;
+      off0_ -= dims_[p] * s0_[p];
+      off1_ -= dims_[p] * s1_[p];
+      idx_[p] = 0;
+    }
+  }
+
+ private:
+  const Shape& dims_;
+  const std::vector<int64_t>& s0_;
+  const std::vector<int64_t>& s1_;
+  std::vector<int64_t> idx_;
+  int64_t off0_ = 0, off1_ = 0;
+};
+
+// dst runs are contiguous but src walks them with a stride, and an outer dim
+// `p` is contiguous in src: a 2-D transpose between that dim and the inner
+// run, done in square tiles so that both sides stay in L1.
+template <typename T>
+void transpose_runs(const KernelContext& ctx, const StridedLoop& loop, size_t p, T* dst, const T* src) {
+  constexpr int64_t kTile = 16;
+  Shape rest = loop.outer_dims();
+  std::vector<int64_t> rd = loop.outer_strides(0), rs = loop.outer_strides(1);
+  const int64_t a = rest[p], a_dst = rd[p];  // the dim contiguous in src; its stride in dst
+  rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(p));
+  rd.erase(rd.begin() + static_cast<std::ptrdiff_t>(p));
+  rs.erase(rs.begin() + static_cast<std::ptrdiff_t>(p));
+  const int64_t b = loop.inner(), b_src = loop.inner_stride(1);
+  const int64_t a_tiles = (a + kTile - 1) / kTile;
+  const int64_t units = numel(rest) * a_tiles;
+  ctx.parallel_for(units, std::max<int64_t>(1, 4096 / std::max<int64_t>(kTile * b, 1)), [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const RowWalker at(rest, rd, rs, u / a_tiles);
+      const int64_t i0 = (u % a_tiles) * kTile, i1 = std::min(a, i0 + kTile);
+      T* d = dst + at.off0();
+      const T* s = src + at.off1();
+      for (int64_t j0 = 0; j0 < b; j0 += kTile) {
+        const int64_t j1 = std::min(b, j0 + kTile);
+        for (int64_t i = i0; i < i1; ++i) {
+          T* drow = d + i * a_dst;
+          const T* scol = s + i;
+          for (int64_t j = j0; j < j1; ++j) drow[j] = scol[j * b_src];
+        }
+      }
+    }
+  });
+}
+
 template <typename T>
 void copy_runs(const KernelContext& ctx, const StridedLoop& loop, T* dst, const T* src) {
   const int64_t inner = loop.inner(), ds = loop.inner_stride(0), ss = loop.inner_stride(1);
+  if (ds == 1 && ss != 1 && inner > 1) {
+    const std::vector<int64_t>& outer_src = loop.outer_strides(1);
+    for (size_t p = 0; p < outer_src.size(); ++p) {
+      if (outer_src[p] == 1 && loop.outer_dims()[p] > 1) return transpose_runs(ctx, loop, p, dst, src);
+    }
+  }
   ctx.parallel_for(loop.rows(), std::max<int64_t>(1, 8192 / std::max<int64_t>(inner, 1)),
                    [&](int64_t begin, int64_t end) {
-    int64_t off[2];
-    for (int64_t r = begin; r < end; ++r) {
-      loop.offsets(r, off);
-      T* d = dst + off[0];
-      const T* s = src + off[1];
+    RowWalker at(loop.outer_dims(), loop.outer_strides(0), loop.outer_strides(1), begin);
+    for (int64_t r = begin; r < end; ++r, at.next()) {
+      T* d = dst + at.off0();
+      const T* s = src + at.off1();
       if (ds == 1 && ss == 1) {
-        std::memcpy(d, s, static_cast<size_t>(inner) * sizeof(T));
+        if (inner <= 4) {
+          for (int64_t i = 0; i < inner; ++i) d[i] = s[i];
+        } else {
+          std::memcpy(d, s, static_cast<size_t>(inner) * sizeof(T));
+        }
       } else {
         for (int64_t i = 0; i < inner; ++i) d[i * ds] = s[i * ss];
       }

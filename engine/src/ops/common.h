@@ -65,6 +65,9 @@ class StridedLoop {
   int64_t inner() const { return inner_; }
   int64_t inner_stride(size_t k) const { return inner_strides_[k]; }
   void offsets(int64_t row, int64_t* out) const;
+  // The outer dims (memory order, innermost run excluded) and operand k's strides over them.
+  const Shape& outer_dims() const { return dims_; }
+  const std::vector<int64_t>& outer_strides(size_t k) const { return strides_[k]; }
 
  private:
   Shape dims_;                                 // domain dims in memory order, innermost excluded

@@ -126,6 +126,16 @@ void infer_ln(InferContext& ctx) {
   for (size_t o = 1; o < ctx.num_outputs(); ++o) ctx.set_output(o, DType::kFloat32, stat);
 }
 
+struct LayerNormState {
+  const kernels::F32LayerNormKernel* layernorm = nullptr;
+};
+
+std::shared_ptr<void> prepare_ln(PrepareContext& ctx) {
+  auto st = std::make_shared<LayerNormState>();
+  st->layernorm = ctx.use(ctx.kernels.f32_layernorm);
+  return st;
+}
+
 void ln_kernel(const KernelContext& ctx) {
   const TensorRef& x = ctx.inputs[0];
   const int axis = normalize_axis(ctx.attrs.get_int("axis", -1), x.rank(), "axis");
@@ -138,29 +148,27 @@ void ln_kernel(const KernelContext& ctx) {
   SLIM_CHECK(sc.numel() == inner || sc.numel() == 1, ctx.attrs.owner(), ": scale must have ", inner, " values");
   SLIM_CHECK(!has_bias || ctx.inputs[2].numel() == inner || ctx.inputs[2].numel() == 1, ctx.attrs.owner(),
              ": B must have ", inner, " values");
+  // The kernel takes full-length scale and bias rows; a single broadcast value is spread out here.
+  std::vector<float> scale_row, bias_row;
   const float* s = sc.ptr<const float>();
   const float* b = has_bias ? ctx.inputs[2].ptr<const float>() : nullptr;
-  const int64_t ss = sc.numel() == 1 ? 0 : 1, bs = has_bias && ctx.inputs[2].numel() == 1 ? 0 : 1;
+  if (sc.numel() == 1 && inner > 1) {
+    scale_row.assign(static_cast<size_t>(inner), s[0]);
+    s = scale_row.data();
+  }
+  if (b != nullptr && ctx.inputs[2].numel() == 1 && inner > 1) {
+    bias_row.assign(static_cast<size_t>(inner), b[0]);
+    b = bias_row.data();
+  }
   const float eps = ctx.attrs.get_float("epsilon", 1e-5f);
   const float* xp = x.ptr<const float>();
   float* yp = ctx.outputs[0].ptr<float>();
   float* mean_out = ctx.outputs.size() > 1 ? ctx.outputs[1].ptr<float>() : nullptr;
   float* inv_out = ctx.outputs.size() > 2 ? ctx.outputs[2].ptr<float>() : nullptr;
-  ctx.parallel_for(outer, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* src = xp + r * inner;
-      float* dst = yp + r * inner;
-      float mean = 0.0f;
-      for (int64_t i = 0; i < inner; ++i) mean += src[i];
-      mean /= static_cast<float>(inner);
-      float var = 0.0f;
-      for (int64_t i = 0; i < inner; ++i) var += (src[i] - mean) * (src[i] - mean);
-      var /= static_cast<float>(inner);
-      const float inv = 1.0f / std::sqrt(var + eps);
-      for (int64_t i = 0; i < inner; ++i) dst[i] = (src[i] - mean) * inv * s[i * ss] + (b ? b[i * bs] : 0.0f);
-      if (mean_out) mean_out[r] = mean;
-      if (inv_out) inv_out[r] = inv;
-    }
+  const kernels::F32LayerNormKernel& k = *ctx.state<LayerNormState>().layernorm;
+  ctx.parallel_for(outer, std::max<int64_t>(1, 4096 / std::max<int64_t>(inner, 1)), [&](int64_t begin, int64_t end) {
+    kernels::layer_norm(k, xp + begin * inner, yp + begin * inner, end - begin, inner, s, b, eps,
+                        mean_out ? mean_out + begin : nullptr, inv_out ? inv_out + begin : nullptr);
   });
 }
 
@@ -184,5 +192,7 @@ DEFINE_OP(InstanceNormalization) {
   return float_def("InstanceNormalization", 3, 3, LayoutPolicy::kPlain, infer_in, in_kernel);
 }
 DEFINE_OP(LayerNormalization) {
-  return float_def("LayerNormalization", 2, 3, LayoutPolicy::kPlain, infer_ln, ln_kernel).outputs(1, 3);
+  return float_def("LayerNormalization", 2, 3, LayoutPolicy::kPlain, infer_ln, ln_kernel)
+      .outputs(1, 3)
+      .prepare(prepare_ln);
 }

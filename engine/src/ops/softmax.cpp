@@ -1,6 +1,6 @@
 // Softmax and LogSoftmax over one axis (opset 13). Over the last axis (the
-// attention case) rows are contiguous and the exponentials run the f32_vact
-// variant chosen at load; other axes, and LogSoftmax, walk the strided rows.
+// attention case) rows are contiguous and run the f32_softmax variant chosen
+// at load; other axes, and LogSoftmax, walk the strided rows.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -12,12 +12,12 @@ namespace slim {
 namespace {
 
 struct SoftmaxState {
-  const kernels::F32VactKernel* vact = nullptr;
+  const kernels::F32SoftmaxKernel* softmax = nullptr;
 };
 
 std::shared_ptr<void> prepare_softmax(PrepareContext& ctx) {
   auto st = std::make_shared<SoftmaxState>();
-  st->vact = ctx.use(ctx.kernels.f32_vact);
+  st->softmax = ctx.use(ctx.kernels.f32_softmax);
   return st;
 }
 
@@ -56,35 +56,12 @@ void softmax_kernel(const KernelContext& ctx) {
   const TensorRef& x = ctx.inputs[0];
   const int axis = normalize_axis(ctx.attrs.get_int("axis", -1), x.rank(), "axis");
   if (x.rank() == 0 || axis != x.rank() - 1) return strided_softmax<false>(ctx, axis);
-  const kernels::F32VactKernel& vact = *ctx.state<SoftmaxState>().vact;
+  const kernels::F32SoftmaxKernel& k = *ctx.state<SoftmaxState>().softmax;
   const int64_t n = x.shape[axis], rows = n == 0 ? 0 : x.numel() / n;
   const float* xp = x.ptr<const float>();
   float* yp = ctx.outputs[0].ptr<float>();
-  const kernels::Activation exp_act = kernels::Activation::exp();
-  ctx.parallel_for(rows, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* src = xp + r * n;
-      float* dst = yp + r * n;
-      // Eight independent lanes let the compiler vectorize the max and the sum
-      // (a single running value is a serial dependency chain).
-      float lanes[8];
-      std::fill(lanes, lanes + 8, -std::numeric_limits<float>::infinity());
-      int64_t i = 0;
-      for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; ++l) lanes[l] = src[i + l] > lanes[l] ? src[i + l] : lanes[l];
-      float mx = *std::max_element(lanes, lanes + 8);
-      for (; i < n; ++i) mx = src[i] > mx ? src[i] : mx;
-      for (int64_t k = 0; k < n; ++k) dst[k] = src[k] - mx;
-      kernels::activation(vact, exp_act, dst, dst, n);
-      std::fill(lanes, lanes + 8, 0.0f);
-      for (i = 0; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; ++l) lanes[l] += dst[i + l];
-      float sum = 0.0f;
-      for (int l = 0; l < 8; ++l) sum += lanes[l];
-      for (; i < n; ++i) sum += dst[i];
-      const float inv = 1.0f / sum;
-      for (int64_t k = 0; k < n; ++k) dst[k] *= inv;
-    }
+  ctx.parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(n, 1)), [&](int64_t begin, int64_t end) {
+    kernels::softmax(k, xp + begin * n, yp + begin * n, end - begin, n);
   });
 }
 

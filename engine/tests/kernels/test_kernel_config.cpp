@@ -14,7 +14,9 @@ std::string expected_name(const K& k) {
   std::string tile;
   if constexpr (K::family == Family::kF32Gemm || K::family == Family::kQ8Gemm) {
     tile = std::to_string(k.tile_rows) + "x" + std::to_string(k.tile_cols);
-  } else if constexpr (K::family == Family::kF32Vact || K::family == Family::kQ8Add || K::family == Family::kQ8Mul ||
+  } else if constexpr (K::family == Family::kF32Vact || K::family == Family::kF32Vbinary ||
+                       K::family == Family::kF32Softmax || K::family == Family::kF32LayerNorm ||
+                       K::family == Family::kQ8Add || K::family == Family::kQ8Mul ||
                        K::family == Family::kQ8Quantize || K::family == Family::kQ8Dequantize ||
                        K::family == Family::kQ8Lookup) {
     tile = "u" + std::to_string(k.tile_cols);
@@ -39,6 +41,9 @@ const F32AvgPoolKernel* chosen(const KernelConfig& c, const F32AvgPoolKernel&) {
 const F32GlobalAvgPoolKernel* chosen(const KernelConfig& c, const F32GlobalAvgPoolKernel&) { return c.f32_gavgpool; }
 const F32GlobalMaxPoolKernel* chosen(const KernelConfig& c, const F32GlobalMaxPoolKernel&) { return c.f32_gmaxpool; }
 const F32VactKernel* chosen(const KernelConfig& c, const F32VactKernel&) { return c.f32_vact; }
+const F32VbinaryKernel* chosen(const KernelConfig& c, const F32VbinaryKernel&) { return c.f32_vbinary; }
+const F32SoftmaxKernel* chosen(const KernelConfig& c, const F32SoftmaxKernel&) { return c.f32_softmax; }
+const F32LayerNormKernel* chosen(const KernelConfig& c, const F32LayerNormKernel&) { return c.f32_layernorm; }
 const Q8GemmKernel* chosen(const KernelConfig& c, const Q8GemmKernel&) { return c.q8_gemm; }
 const Q8DwconvKernel* chosen(const KernelConfig& c, const Q8DwconvKernel&) { return c.q8_dwconv; }
 const Q8MaxPoolKernel* chosen(const KernelConfig& c, const Q8MaxPoolKernel&) { return c.q8_maxpool; }

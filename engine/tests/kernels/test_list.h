@@ -28,6 +28,13 @@
   X(F32Vact, activation_erf_abs_error_below_1e6)               \
   X(F32Vact, activation_propagates_nan_and_saturates_at_infinity) \
   X(F32Vact, activation_rejects_bad_arguments)                 \
+  X(F32Vbinary, binary_matches_reference)                      \
+  X(F32Vbinary, binary_in_place_and_nan)                       \
+  X(F32Vbinary, binary_rejects_bad_arguments)                  \
+  X(F32Softmax, softmax_matches_reference)                     \
+  X(F32Softmax, softmax_nan_row_and_bad_arguments)             \
+  X(F32LayerNorm, layer_norm_matches_reference)                \
+  X(F32LayerNorm, layer_norm_rejects_bad_arguments)            \
   X(Q8Gemm, q8_gemm_matches_reference)                         \
   X(Q8Gemm, q8_gemm_rounds_ties_to_even)                       \
   X(Q8Gemm, q8_gemm_extreme_values_do_not_overflow)            \

@@ -1,0 +1,74 @@
+// The f32_softmax kernel: softmax over one contiguous row (the attention
+// case), generic over vector traits V. Include only from a per-ISA
+// translation unit, after its traits header.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/kernels.h"
+#include "kernels/simd/math.h"
+
+namespace slim::kernels {
+
+// Horizontal reductions through memory: done once per row, so the
+// shuffle-free form costs nothing that matters and works for every V.
+template <class V>
+inline float hmax(typename V::reg v) {
+  float lanes[V::kWidth];
+  V::store(lanes, v);
+  float m = lanes[0];
+  for (int i = 1; i < V::kWidth; ++i) m = (lanes[i] > m || lanes[i] != lanes[i]) ? lanes[i] : m;
+  return m;
+}
+
+template <class V>
+inline float hsum(typename V::reg v) {
+  float lanes[V::kWidth];
+  V::store(lanes, v);
+  float s = 0.0f;
+  for (int i = 0; i < V::kWidth; ++i) s += lanes[i];
+  return s;
+}
+
+// y = exp(x - max(x)) / sum(exp(x - max(x))) over n floats; y may equal x.
+// A NaN anywhere in the row gives a row of NaN, as in ONNX Runtime.
+template <class V>
+void softmax_row(const float* x, float* y, int64_t n) {
+  using R = typename V::reg;
+  constexpr int W = V::kWidth;
+  R vmax = V::set1(-__builtin_inff());
+  int64_t i = 0;
+  for (; i + W <= n; i += W) vmax = V::max_nan(V::load(x + i), vmax);
+  float mx = hmax<V>(vmax);
+  for (; i < n; ++i) mx = (x[i] > mx || x[i] != x[i]) ? x[i] : mx;
+  const R m = V::set1(mx);
+  R vsum = V::zero();
+  for (i = 0; i + W <= n; i += W) {
+    const R e = vexp<V>(V::sub(V::load(x + i), m));
+    V::store(y + i, e);
+    vsum = V::add(vsum, e);
+  }
+  if (i < n) {
+    const int left = static_cast<int>(n - i);
+    // Masked-off lanes load 0 and would add exp(0 - max): zero them after the exp.
+    const R e = vexp<V>(V::sub(V::load_partial(x + i, left), m));
+    V::store_partial(y + i, e, left);
+    float tail[W];
+    V::store(tail, e);
+    for (int l = left; l < W; ++l) tail[l] = 0.0f;
+    vsum = V::add(vsum, V::load(tail));
+  }
+  const R inv = V::set1(1.0f / hsum<V>(vsum));
+  for (i = 0; i + W <= n; i += W) V::store(y + i, V::mul(V::load(y + i), inv));
+  if (i < n) {
+    const int left = static_cast<int>(n - i);
+    V::store_partial(y + i, V::mul(V::load_partial(y + i, left), inv), left);
+  }
+}
+
+template <class V>
+constexpr F32SoftmaxKernel softmax_kernel(const char* name) {
+  return {name, V::kIsa, 1, V::kWidth, &softmax_row<V>};
+}
+
+}  // namespace slim::kernels

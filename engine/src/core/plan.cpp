@@ -326,8 +326,18 @@ void transpose_images(const TensorRef& src, const TensorRef& dst, ThreadPool& po
       const int64_t k0 = (rest % col_blocks) * kColBlock, k1 = std::min(cols, k0 + kColBlock);
       const T* sb = s + b * rows * cols;
       T* db = d + b * rows * cols;
+      if (r1 - r0 == 3 && r0 == 0 && rows == 3) {
+        // an RGB network input: the constant count lets the compiler keep the three rows in registers
+        const T *p0 = sb, *p1 = sb + cols, *p2 = sb + 2 * cols;
+        for (int64_t k = k0; k < k1; ++k) {
+          db[k * 3] = p0[k];
+          db[k * 3 + 1] = p1[k];
+          db[k * 3 + 2] = p2[k];
+        }
+        continue;
+      }
       if (r1 - r0 <= 4) {
-        // few rows (an RGB input): walk the destination in order, reading one element of each row
+        // few rows: walk the destination in order, reading one element of each row
         for (int64_t k = k0; k < k1; ++k)
           for (int64_t r = r0; r < r1; ++r) db[k * rows + r] = sb[r * cols + k];
         continue;

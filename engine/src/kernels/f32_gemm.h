@@ -118,8 +118,8 @@ void sgemm_packed_impl(int64_t K, const float* A, int64_t lda, const float* pack
           const int nr = static_cast<int>(n1 - j < NR ? n1 - j : NR);
           const GemmMicroTileFn tile = row_tiles[(nr + W - 1) / W - 1];
           const float* panel = packed_b + (j / NR) * K * NR + k0 * NR;
-          const float* bias = first && ep.bias != nullptr ? ep.bias + j : nullptr;
-          tile(kc, a, lda, panel, C + m * ldc + j, ldc, nr, bias, !first, last ? act : nullptr);
+          const float* bias = first && !ep.accumulate && ep.bias != nullptr ? ep.bias + j : nullptr;
+          tile(kc, a, lda, panel, C + m * ldc + j, ldc, nr, bias, !first || ep.accumulate, last ? act : nullptr);
         }
       }
     }

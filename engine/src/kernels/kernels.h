@@ -91,6 +91,11 @@ const char* binary_op_name(BinaryOp op);
 struct Epilogue {
   const float* bias = nullptr;
   Activation act;
+  // Add the product to what C holds instead of starting from the bias (which
+  // is then ignored): a sum split over several calls, such as a convolution
+  // taken one kernel row at a time. The activation still applies at the end.
+  // Honoured by f32_gemm (and so conv2d); the depthwise kernels ignore it.
+  bool accumulate = false;
 };
 
 struct Range {

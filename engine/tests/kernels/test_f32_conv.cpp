@@ -115,6 +115,12 @@ std::vector<ConvCase> dense_cases() {
       {shape(1, 5, 5, 12, 12, 1, 1, 0, 3), true, Activation::none()},                       // grouped pointwise
       {shape(1, 6, 7, 10, 10, 3, 1, 1, 10), true, Activation::relu()},                      // depthwise via GEMM
       {shape(1, 30, 30, 16, 8, 3, 1, 1), false, Activation::none()},                        // several im2col blocks
+      // wide outputs with few input channels read the input one kernel row at a time
+      {shape(1, 40, 37, 3, 16, 3, 2, 1), true, Activation::hard_swish()},                   // MobileNetV3 stem
+      {shape(1, 35, 40, 3, 64, 7, 2, 3), true, Activation::relu()},                         // ResNet stem, 2 panels
+      {with_dilation(shape(2, 12, 20, 4, 40, 3, 1, 1), 2, 1), false, Activation::silu()},   // batch 2, dilated rows
+      {with_pads(shape(1, 3, 18, 3, 8, 3, 1, 0), 3, 1, 3, 1), true, Activation::sigmoid()}, // rows all in padding
+      {shape(1, 9, 9, 3, 40, 3, 2, 1), true, Activation::relu()},                           // same packing, narrow
   };
 }
 

@@ -197,6 +197,9 @@ CASES = [
     ("reduce_mean_last_then_div", [node("ReduceMean", ["a"], ["m"], axes=[-1], keepdims=1),
                                    node("Div", ["a", "m"])], {"a": r(4, 9, 70) + 3}, {"y": F}, {}),
     ("reduce_max_middle", [node("ReduceMax", ["a"], axes=[1], keepdims=0)], {"a": r(3, 17, 33)}, {"y": F}, {}),
+    # planes longer than one copy chunk: the threads split each contiguous run
+    ("concat_long_runs", [node("Concat", ["a", "b"], axis=1)], {"a": r(1, 4, 100, 100), "b": r(1, 3, 100, 100)},
+     {"y": F}, {}),
     ("conv_resize_pool", [node("Conv", ["a", "w"], ["c"]), node("Resize", ["c", "", "sc"], ["u"], mode="linear"),
                           node("MaxPool", ["u"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
                           node("Pad", ["p", "pd"], ["q"]), node("ReduceMean", ["q"], axes=[1], keepdims=1)],

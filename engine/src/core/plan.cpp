@@ -305,28 +305,28 @@ std::string memory_str(size_t bytes) {
 namespace {
 
 // Per image, NCHW -> NHWC is a transpose of a [C][H*W] matrix and NHWC -> NCHW
-// of a [H*W][C] one; square tiles keep both the reads and the writes within a
-// few cache lines.
+// of a [H*W][C] one.
 template <typename T>
 void transpose_images(const TensorRef& src, const TensorRef& dst, ThreadPool& pool) {
   constexpr int64_t kTile = 32;
-  // Jobs also split the columns: a network input (3 channels, one row tile) would otherwise be one job, and
-  // the first layer of every run would use one thread.
-  constexpr int64_t kColBlock = 2048;
   const int64_t n = src.shape[0], c = src.shape[1], hw = src.shape[2] * src.shape[3];
   const bool to_nhwc = dst.layout == Layout::kNhwc;
+  // The destination is [cols][rows]: a job takes a block of its outer index k,
+  // so it writes one contiguous range. Jobs split along rows instead shared
+  // destination cache lines (the bytes of one pixel's uint8 channels), and two
+  // threads ran slower than one.
   const int64_t rows = to_nhwc ? c : hw, cols = to_nhwc ? hw : c;
-  const int64_t row_tiles = (rows + kTile - 1) / kTile, col_blocks = (cols + kColBlock - 1) / kColBlock;
+  const int64_t k_block = std::max<int64_t>(kTile, (16384 / std::max<int64_t>(rows, 1) + kTile - 1) / kTile * kTile);
+  const int64_t k_blocks = (cols + k_block - 1) / k_block;
   const T* s = src.ptr<const T>();
   T* d = dst.ptr<T>();
-  pool.parallel_for(n * row_tiles * col_blocks, 1, [&](int64_t begin, int64_t end) {
+  pool.parallel_for(n * k_blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t b = job / (row_tiles * col_blocks), rest = job % (row_tiles * col_blocks);
-      const int64_t r0 = (rest / col_blocks) * kTile, r1 = std::min(rows, r0 + kTile);
-      const int64_t k0 = (rest % col_blocks) * kColBlock, k1 = std::min(cols, k0 + kColBlock);
+      const int64_t b = job / k_blocks;
+      const int64_t k0 = (job % k_blocks) * k_block, k1 = std::min(cols, k0 + k_block);
       const T* sb = s + b * rows * cols;
       T* db = d + b * rows * cols;
-      if (r1 - r0 == 3 && r0 == 0 && rows == 3) {
+      if (rows == 3) {
         // an RGB network input: the constant count lets the compiler keep the three rows in registers
         const T *p0 = sb, *p1 = sb + cols, *p2 = sb + 2 * cols;
         for (int64_t k = k0; k < k1; ++k) {
@@ -336,16 +336,20 @@ void transpose_images(const TensorRef& src, const TensorRef& dst, ThreadPool& po
         }
         continue;
       }
-      if (r1 - r0 <= 4) {
+      if (rows <= 4) {
         // few rows: walk the destination in order, reading one element of each row
         for (int64_t k = k0; k < k1; ++k)
-          for (int64_t r = r0; r < r1; ++r) db[k * rows + r] = sb[r * cols + k];
+          for (int64_t r = 0; r < rows; ++r) db[k * rows + r] = sb[r * cols + k];
         continue;
       }
-      for (int64_t c0 = k0; c0 < k1; c0 += kTile) {
-        const int64_t c1 = std::min(k1, c0 + kTile);
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t k = c0; k < c1; ++k) db[k * rows + r] = sb[r * cols + k];
+      // Square tiles keep both the reads and the writes within a few cache lines.
+      for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+        const int64_t r1 = std::min(rows, r0 + kTile);
+        for (int64_t c0 = k0; c0 < k1; c0 += kTile) {
+          const int64_t c1 = std::min(k1, c0 + kTile);
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t k = c0; k < c1; ++k) db[k * rows + r] = sb[r * cols + k];
+        }
       }
     }
   });

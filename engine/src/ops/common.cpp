@@ -256,6 +256,18 @@ void copy_runs(const KernelContext& ctx, const StridedLoop& loop, T* dst, const 
       if (outer_src[p] == 1 && loop.outer_dims()[p] > 1) return transpose_runs(ctx, loop, p, dst, src);
     }
   }
+  constexpr int64_t kChunk = 16384;  // elements: long contiguous runs (a Concat's planes) are split between threads
+  if (ds == 1 && ss == 1 && inner > 2 * kChunk) {
+    const int64_t chunks = (inner + kChunk - 1) / kChunk;
+    ctx.parallel_for(loop.rows() * chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t u = begin; u < end; ++u) {
+        const RowWalker at(loop.outer_dims(), loop.outer_strides(0), loop.outer_strides(1), u / chunks);
+        const int64_t i0 = (u % chunks) * kChunk, i1 = std::min(inner, i0 + kChunk);
+        std::memcpy(dst + at.off0() + i0, src + at.off1() + i0, static_cast<size_t>(i1 - i0) * sizeof(T));
+      }
+    });
+    return;
+  }
   ctx.parallel_for(loop.rows(), std::max<int64_t>(1, 8192 / std::max<int64_t>(inner, 1)),
                    [&](int64_t begin, int64_t end) {
     RowWalker at(loop.outer_dims(), loop.outer_strides(0), loop.outer_strides(1), begin);

@@ -95,8 +95,18 @@ void ThreadPool::worker_loop() {
     const uint64_t g = wait_for_job(seen);
     if (stop_.load()) return;
     seen = g;
+    // Join generation g unless its caller already closed it (or moved on).
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    bool joined = false;
+    while ((t >> 32) == (g & 0xFFFFFFFFu) && (t & kClosed) == 0) {
+      if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
     run_chunks(*job_, n_, chunk_);
-    pending_.fetch_sub(1, std::memory_order_release);
+    ticket_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -118,24 +128,26 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
   n_ = n;
   chunk_ = std::max(grain, target);
   next_.store(0, std::memory_order_relaxed);
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   bool wake = false;
   {
     // Under the lock: a worker that found no job while spinning re-checks the generation under it before it
     // sleeps, so it either sees this bump or is counted in sleepers_ and notified.
     std::lock_guard<std::mutex> lk(mu_);
     error_ = nullptr;
-    generation_.fetch_add(1, std::memory_order_release);
+    const uint64_t g = generation_.load(std::memory_order_relaxed) + 1;
+    ticket_.store((g & 0xFFFFFFFFu) << 32, std::memory_order_release);
+    generation_.store(g, std::memory_order_release);
     wake = sleepers_ > 0;
   }
   if (wake) wake_.notify_all();
   run_chunks(fn, n, chunk_);
-  // Every worker takes part in every generation (if only to find no chunk left), so no worker can still be
-  // reading this job when the next one is written. A sleeping worker is woken above; waiting for it is
-  // bounded by its wake-up.
-  for (uint32_t i = 1; pending_.load(std::memory_order_acquire) != 0; ++i) {
+  // No chunk is left: close the ticket so that no worker joins any more, then
+  // wait for those inside, which are finishing their last chunk.
+  uint64_t t = ticket_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
+  for (uint32_t i = 1; (t & (kClosed - 1)) != 0; ++i) {
     cpu_relax();
     if ((i & 1023) == 0) std::this_thread::yield();
+    t = ticket_.load(std::memory_order_acquire);
   }
   std::exception_ptr error;
   {

@@ -50,15 +50,20 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex owner_;  // held by the caller whose job the workers serve
 
-  // The job of the current generation: written by the caller before it bumps
-  // generation_ (release), read by workers after they see the bump (acquire);
-  // the caller changes them only once every worker has finished (pending_ == 0).
+  // The job of the current generation: written by the caller before it opens
+  // ticket_ (release), read by a worker only after it joined through ticket_
+  // (acquire). The caller returns, and may write the next job, only once it
+  // has closed the ticket with no worker inside: a worker still asleep when
+  // the caller finished never joins, so a slow wake-up (tens of microseconds
+  // on a VM) no longer holds up a short op.
   const RangeFn* job_ = nullptr;
   int64_t n_ = 0;
   int64_t chunk_ = 1;
   alignas(64) std::atomic<uint64_t> generation_{0};
   alignas(64) std::atomic<int64_t> next_{0};
-  alignas(64) std::atomic<int> pending_{0};  // workers yet to finish the current generation
+  // generation << 32 | kClosed | workers inside the job
+  alignas(64) std::atomic<uint64_t> ticket_{0};
+  static constexpr uint64_t kClosed = uint64_t(1) << 31;
   std::atomic<bool> stop_{false};
 
   std::mutex mu_;  // guards sleepers_ and error_, and orders sleeping against waking

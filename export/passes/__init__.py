@@ -12,6 +12,7 @@ from export.ir import Graph
 from export.passes import (  # noqa: F401  (imported for their registrations)
     activation_fusion,
     bn_folding,
+    channel_shuffle,
     constant_folding,
     cse,
     dead_nodes,
@@ -37,6 +38,7 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "cse",
     "qdq_folding",
     "reshape_simplification",
+    "channel_shuffle",
     "bn_folding",
     "matmul_to_gemm",
     "silu_gelu_patterns",

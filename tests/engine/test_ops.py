@@ -148,6 +148,9 @@ CASES = [
     ("matmul_const", [node("MatMul", ["a", "w"])], {"a": r(2, 3, 13)}, {"y": F}, {"w": r(13, 37)}),
     ("matmul_batched", [node("MatMul", ["a", "b"])], {"a": r(2, 1, 4, 6), "b": r(3, 6, 5)}, {"y": F}, {}),
     ("matmul_vec", [node("MatMul", ["a", "b"])], {"a": r(6), "b": r(2, 6, 5)}, {"y": F}, {}),
+    # one tall product of two activations: threads split its rows (many small ones: whole matrices)
+    ("matmul_one_tall", [node("MatMul", ["a", "b"])], {"a": r(1, 70, 7), "b": r(1, 7, 9)}, {"y": F}, {}),
+    ("matmul_heads", [node("MatMul", ["a", "b"])], {"a": r(2, 4, 33, 16), "b": r(2, 4, 16, 33)}, {"y": F}, {}),
     # convolutions
     ("conv_3x3", [node("Conv", ["a", "w", "b"], pads=[1, 1, 1, 1])], {"a": X}, {"y": F}, {"w": r(8, 3, 3, 3),
                                                                                           "b": r(8)}),
@@ -200,6 +203,18 @@ CASES = [
     # planes longer than one copy chunk: the threads split each contiguous run
     ("concat_long_runs", [node("Concat", ["a", "b"], axis=1)], {"a": r(1, 4, 100, 100), "b": r(1, 3, 100, 100)},
      {"y": F}, {}),
+    # a channel gather (the shuffle pass's output) on an NHWC activation, with a negative index,
+    # and a Gather over another axis of an NHWC tensor (through plain copies)
+    ("conv_gather_channels", [node("Conv", ["a", "w"], ["c"], pads=[1, 1, 1, 1]),
+                              node("Gather", ["c", "i"], ["g"], axis=1), node("Conv", ["g", "w2"])],
+     {"a": r(1, 3, 6, 7)}, {"y": F}, {"w": r(6, 3, 3, 3), "i": i64(0, 3, 1, 4, 2, -1), "w2": r(4, 6, 1, 1)}),
+    ("conv_gather_rows", [node("Conv", ["a", "w"], ["c"]), node("Gather", ["c", "i"], axis=2)],
+     {"a": r(2, 3, 6, 7)}, {"y": F}, {"w": r(5, 3, 1, 1), "i": i64(5, 0, 2)}),
+    # 3x3 stride-1 convolutions with 32+ channels on a 14x14+ image run as Winograd F(2x2, 3x3):
+    # odd sizes (partial tiles), padding, fused Relu, and the batch
+    ("conv_winograd", [node("Conv", ["a", "w", "b"], ["c"], pads=[1, 1, 1, 1]), node("Relu", ["c"], ["d"]),
+                       node("Conv", ["d", "w2"], pads=[1, 0, 1, 0])],
+     {"a": r(2, 32, 15, 17)}, {"y": F}, {"w": r(40, 32, 3, 3) * 0.2, "b": r(40), "w2": r(33, 40, 3, 3) * 0.2}),
     ("conv_resize_pool", [node("Conv", ["a", "w"], ["c"]), node("Resize", ["c", "", "sc"], ["u"], mode="linear"),
                           node("MaxPool", ["u"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
                           node("Pad", ["p", "pd"], ["q"]), node("ReduceMean", ["q"], axes=[1], keepdims=1)],

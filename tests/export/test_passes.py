@@ -285,6 +285,44 @@ def test_reshape_and_transpose_chains_simplify():
     assert_same(model, graph, {"x": _x(2, 12), "f": _x(3, 7)})
 
 
+def _shuffle_nodes(x: str, y: str, tag: str, split_shape: str, back_shape: str, perm=(0, 2, 1, 3, 4)):
+    return [
+        helper.make_node("Reshape", [x, split_shape], [f"{tag}_r"]),
+        helper.make_node("Transpose", [f"{tag}_r"], [f"{tag}_t"], perm=list(perm)),
+        helper.make_node("Reshape", [f"{tag}_t", back_shape], [y]),
+    ]
+
+
+def test_channel_shuffle_becomes_one_gather_with_the_same_values():
+    # ShuffleNetV2's shuffle (2 groups) and a ShuffleNetV1-style one (3 groups), the second
+    # behind a Relu so that the pass sees a produced input; a rank-5 Transpose with another
+    # permutation is not a shuffle and stays.
+    nodes = [*_shuffle_nodes("x", "s1", "a", "split2", "back"),
+             helper.make_node("Relu", ["s1"], ["h"]),
+             *_shuffle_nodes("h", "s2", "b", "split3", "back"),
+             *_shuffle_nodes("s2", "z", "c", "split2", "back", perm=(0, 1, 2, 4, 3))]
+    inits = [init("split2", np.array([1, 2, 6, 5, 5], np.int64)), init("split3", np.array([1, 3, 4, 5, 5], np.int64)),
+             init("back", np.array([1, 12, 5, 5], np.int64))]
+    model = make_model(nodes, [tensor_in("x", [1, 12, 5, 5])], [tensor_in("z", [1, 12, 5, 5])], inits)
+    graph, res = optimize(model, ["channel_shuffle", "dead_node_elimination"])
+    assert res["channel_shuffle"].changes["channel shuffles -> Gather"] == 2
+    assert graph.op_counts() == {"Gather": 2, "Relu": 1, "Reshape": 2, "Transpose": 1}
+    gathers = [n for n in graph.nodes if n.op_type == "Gather"]
+    assert graph.const(gathers[0].inputs[1]).tolist() == [0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]
+    assert all(n.attrs["axis"] == 1 for n in gathers)
+    assert_same(model, graph, {"x": _x(1, 12, 5, 5)})
+
+
+def test_channel_shuffle_whose_inner_value_has_another_reader_is_kept():
+    nodes = [*_shuffle_nodes("x", "y", "a", "split2", "back"), helper.make_node("Identity", ["a_t"], ["t_out"])]
+    inits = [init("split2", np.array([1, 2, 6, 5, 5], np.int64)), init("back", np.array([1, 12, 5, 5], np.int64))]
+    model = make_model(nodes, [tensor_in("x", [1, 12, 5, 5])],
+                       [tensor_in("y", [1, 12, 5, 5]), tensor_in("t_out", [1, 6, 2, 5, 5])], inits)
+    graph, res = optimize(model, ["channel_shuffle"])
+    assert not res["channel_shuffle"].changed
+    assert graph.op_counts()["Transpose"] == 1
+
+
 def test_unknown_pass_name_is_named():
     from configs.registry import UnknownNameError
 

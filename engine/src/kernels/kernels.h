@@ -412,6 +412,20 @@ int64_t conv2d_scratch_floats(const F32GemmKernel& k, const Conv2dShape& s);
 void conv2d(const F32GemmKernel& k, const Conv2dShape& s, const float* input, const float* packed_w, float* output,
             const Epilogue& ep, Range pixels, float* scratch);
 
+// Winograd F(2x2, 3x3) on the f32_gemm variant: 3x3, stride 1, no dilation, one
+// group, at least 32 input and output channels (winograd_applies). Weights are
+// transformed and packed once; the work range is over 2x2 output tiles
+// (winograd_tiles: batch * ceil(out_h / 2) * ceil(out_w / 2)), each thread with
+// its own scratch. The activation runs through `act_kernel`; ep.accumulate is refused.
+bool winograd_applies(const Conv2dShape& s);
+int64_t winograd_tiles(const Conv2dShape& s);
+int64_t winograd_packed_weight_floats(const F32GemmKernel& k, const Conv2dShape& s);
+void winograd_pack_weights(const F32GemmKernel& k, const Conv2dShape& s, const float* w_oihw, float* packed);
+int64_t winograd_scratch_floats(const F32GemmKernel& k, const Conv2dShape& s);
+void winograd_conv2d(const F32GemmKernel& k, const F32VactKernel& act_kernel, const Conv2dShape& s,
+                     const float* input, const float* packed_w, float* output, const Epilogue& ep, Range tiles,
+                     float* scratch);
+
 // Depthwise convolution (groups == in_c == out_c), direct SIMD over channels;
 // 3x3 and 5x5 with dilation 1 have unrolled paths, other shapes run a generic loop.
 // Weights: OIHW [C, 1, kernel_h, kernel_w] packed to [kernel_h, kernel_w, C]

@@ -22,6 +22,7 @@ struct ConvState {
   std::vector<float> bias;  // out_c values (zeros when absent)
   const kernels::F32GemmKernel* gemm = nullptr;      // dense and grouped
   const kernels::F32DwconvKernel* dwconv = nullptr;  // depthwise
+  const kernels::F32VactKernel* vact = nullptr;      // set: Winograd F(2x2, 3x3), its activation pass
   std::vector<float> packed;                         // weights packed for the chosen variant
 };
 
@@ -43,6 +44,22 @@ void infer_conv(InferContext& ctx) {
   // Padding alone can fit the kernel; an image of no pixels is still an error.
   if (x[2] == 0 || x[3] == 0) ctx.error("input ", shape_str(x), " has an empty spatial dim");
   ctx.set_output(0, DType::kFloat32, {x[0], w[0], s.out_h(), s.out_w()});
+}
+
+// Winograd F(2x2, 3x3) where it pays: its 16 transformed weight matrices are
+// read once per block of tiles, so on small images (a 7x7 stage of 512
+// channels) it streams more weight bytes than im2col saves multiplications.
+// The image size is the model's declared one; an unknown size keeps im2col,
+// whose packing serves any size.
+bool uses_winograd(const PrepareContext& ctx, const kernels::Conv2dShape& s) {
+  if (!kernels::winograd_applies(s) || !ctx.has_input(0)) return false;
+  const Shape& x = ctx.inputs[0]->shape;
+  if (x.size() != 4 || x[2] <= 0 || x[3] <= 0) return false;
+  kernels::Conv2dShape at = s;
+  at.in_h = x[2];
+  at.in_w = x[3];
+  return at.in_h + at.pad_top + at.pad_bottom >= 3 && at.in_w + at.pad_left + at.pad_right >= 3 &&
+         at.out_h() * at.out_w() >= 14 * 14;
 }
 
 std::shared_ptr<void> prepare_conv(PrepareContext& ctx) {
@@ -67,6 +84,11 @@ std::shared_ptr<void> prepare_conv(PrepareContext& ctx) {
     st->dwconv = ctx.use(ctx.kernels.f32_dwconv);
     st->packed.resize(static_cast<size_t>(kernels::depthwise_packed_weight_floats(s)));
     kernels::depthwise_pack_weights(s, src, st->packed.data());
+  } else if (uses_winograd(ctx, s)) {
+    st->gemm = ctx.use(ctx.kernels.f32_gemm);
+    st->vact = ctx.use(ctx.kernels.f32_vact);
+    st->packed.resize(static_cast<size_t>(kernels::winograd_packed_weight_floats(*st->gemm, s)));
+    kernels::winograd_pack_weights(*st->gemm, s, src, st->packed.data());
   } else {
     st->gemm = ctx.use(ctx.kernels.f32_gemm);
     st->packed.resize(static_cast<size_t>(kernels::conv2d_packed_weight_floats(*st->gemm, s)));
@@ -87,6 +109,15 @@ void conv_kernel(const KernelContext& ctx) {
     if (st.dwconv != nullptr) {
       ctx.parallel_for(s.out_rows(), 1, [&](int64_t b, int64_t e) {
         kernels::depthwise_conv2d(*st.dwconv, s, x, st.packed.data(), y, ep, {b, e});
+      });
+      return;
+    }
+    if (st.vact != nullptr) {
+      const int64_t tiles = kernels::winograd_tiles(s);
+      const int64_t scratch = kernels::winograd_scratch_floats(*st.gemm, s);
+      ctx.parallel_for(tiles, st.gemm->tile_rows, [&](int64_t b, int64_t e) {
+        std::vector<float> buf(static_cast<size_t>(scratch));
+        kernels::winograd_conv2d(*st.gemm, *st.vact, s, x, st.packed.data(), y, ep, {b, e}, buf.data());
       });
       return;
     }

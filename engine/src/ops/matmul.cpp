@@ -113,6 +113,24 @@ void matmul_kernel(const KernelContext& ctx) {
     });
     return;
   }
+  const int64_t batches = numel(d.batch);
+  if (batches >= 2 * static_cast<int64_t>(ctx.pool.threads()) || d.m < 2 * st.gemm->tile_rows) {
+    // Attention's batched products (heads x windows): threads take whole matrices, each packing its
+    // own B once, instead of meeting once per matrix to split its rows.
+    const TensorRef& b = ctx.inputs[1];
+    const Shape ab = batch_dims(a.shape, d.a_vec), bb = batch_dims(b.shape, d.b_vec);
+    ctx.parallel_for(batches, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> packed(static_cast<size_t>(std::max<int64_t>(1, kernels::packed_b_floats(*st.gemm, d.k, d.n))));
+      for (int64_t i = begin; i < end; ++i) {
+        const float* ap = a.ptr<const float>() + batch_offset(i, d.batch, ab, d.m * d.k);
+        const float* bp = b.ptr<const float>() + batch_offset(i, d.batch, bb, d.k * d.n);
+        kernels::pack_b(*st.gemm, d.k, d.n, bp, d.n, packed.data());
+        kernels::sgemm_packed(*st.gemm, d.k, d.n, ap, d.k, packed.data(), y.ptr<float>() + i * d.m * d.n, d.n, ep,
+                              {0, d.m}, {0, d.n});
+      }
+    });
+    return;
+  }
   for_each_matrix(ctx, d, [&](const float* ap, const float* bp, float* yp) {
     // Both operands are activations: pack B once per matrix, then split rows.
     const std::vector<float> packed = pack(*st.gemm, d.k, d.n, bp);

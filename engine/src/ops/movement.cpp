@@ -4,6 +4,7 @@
 // Concat of NHWC tensors is a series of contiguous row copies.
 #include <cmath>
 
+#include "core/aligned.h"
 #include "ops/common.h"
 
 namespace slim {
@@ -388,8 +389,7 @@ void infer_gather(InferContext& ctx) {
   ctx.set_output(0, ctx.input_dtype(0), out);
 }
 
-void gather_kernel(const KernelContext& ctx) {
-  const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
+void gather_plain(const KernelContext& ctx, const TensorRef& x, const TensorRef& y) {
   const int axis = normalize_axis(ctx.attrs.get_int("axis", 0), x.rank(), "axis");
   const auto idx = int_values(ctx.inputs[1], ctx.attrs.owner(), "indices");
   int64_t outer = 1, inner = 1;
@@ -408,6 +408,59 @@ void gather_kernel(const KernelContext& ctx) {
       std::memcpy(dst + (o * n + k) * row, src + (o * dim + i) * row, row);
     }
   }
+}
+
+// A channel gather on NHWC (a channel shuffle, see export/passes/channel_shuffle.py):
+// every pixel's channel vector is permuted; threads split the pixels.
+template <typename T>
+void gather_channels_nhwc(const KernelContext& ctx, const TensorRef& x, const TensorRef& y,
+                          const std::vector<int64_t>& idx) {
+  const int64_t pixels = x.shape[0] * x.shape[2] * x.shape[3], cin = x.shape[1];
+  const int64_t cout = static_cast<int64_t>(idx.size());
+  const T* src = x.ptr<const T>();
+  T* dst = y.ptr<T>();
+  ctx.parallel_for(pixels, std::max<int64_t>(1, 4096 / std::max<int64_t>(cout, 1)), [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const T* s = src + p * cin;
+      T* d = dst + p * cout;
+      for (int64_t k = 0; k < cout; ++k) d[k] = s[idx[static_cast<size_t>(k)]];
+    }
+  });
+}
+
+void gather_kernel(const KernelContext& ctx) {
+  const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
+  if (x.layout == Layout::kPlain && y.layout == Layout::kPlain) return gather_plain(ctx, x, y);
+  const int axis = normalize_axis(ctx.attrs.get_int("axis", 0), x.rank(), "axis");
+  if (x.layout == Layout::kNhwc && y.layout == Layout::kNhwc && axis == 1 && ctx.inputs[1].rank() == 1 &&
+      y.numel() > 0) {
+    auto idx = int_values(ctx.inputs[1], ctx.attrs.owner(), "indices");
+    const int64_t dim = x.shape[1];
+    for (int64_t& i : idx) {
+      SLIM_CHECK(i >= -dim && i < dim, ctx.attrs.owner(), ": index ", i, " is out of range for axis size ", dim);
+      if (i < 0) i += dim;
+    }
+    switch (dtype_size(x.dtype)) {
+      case 1: return gather_channels_nhwc<uint8_t>(ctx, x, y, idx);
+      case 4: return gather_channels_nhwc<uint32_t>(ctx, x, y, idx);
+      case 8: return gather_channels_nhwc<uint64_t>(ctx, x, y, idx);
+      default: break;
+    }
+  }
+  // Any other layout combination: through plain copies.
+  std::shared_ptr<void> xb, yb;
+  TensorRef xp = x, yp = y;
+  if (x.layout != Layout::kPlain) {
+    xb = aligned_buffer(x.bytes());
+    xp = TensorRef{xb.get(), x.dtype, x.shape, Layout::kPlain};
+    copy_tensor(ctx, x, xp);
+  }
+  if (y.layout != Layout::kPlain) {
+    yb = aligned_buffer(y.bytes());
+    yp = TensorRef{yb.get(), y.dtype, y.shape, Layout::kPlain};
+  }
+  gather_plain(ctx, xp, yp);
+  if (yb) copy_tensor(ctx, yp, y);
 }
 
 OpDef agnostic_def(const char* type, int min_in, int max_in, InferFn infer, KernelFn kernel) {
@@ -440,5 +493,5 @@ DEFINE_OP(SpaceToDepth) {
   return agnostic_def("SpaceToDepth", 1, 1, infer_space_to_depth, space_to_depth_kernel);
 }
 DEFINE_OP(Gather) {
-  return agnostic_def("Gather", 2, 2, infer_gather, gather_kernel).layout(LayoutPolicy::kPlain);
+  return agnostic_def("Gather", 2, 2, infer_gather, gather_kernel);
 }

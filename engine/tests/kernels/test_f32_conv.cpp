@@ -170,6 +170,43 @@ KERNEL_TEST(F32Gemm, conv2d_matches_reference) {
   }
 }
 
+KERNEL_TEST(F32Gemm, winograd_conv2d_matches_reference) {
+  std::mt19937 rng(7);
+  const F32VactKernel& vact = *kernel_config(kernel.isa).f32_vact;
+  const std::vector<ConvCase> cases = {
+      {shape(1, 10, 9, 32, 40, 3, 1, 1), true, Activation::relu()},           // odd output width: partial tiles
+      {shape(2, 7, 8, 48, 32, 3, 1, 0), false, Activation::none()},            // batch 2, no padding
+      {with_pads(shape(1, 9, 11, 33, 35, 3, 1, 0), 1, 0, 2, 1), true, Activation::silu()},  // asymmetric pads
+      {shape(1, 1, 1, 32, 32, 3, 1, 1), true, Activation::clip(0.0f, 6.0f)},   // 1x1 image: one tile, mostly padding
+  };
+  for (const ConvCase& c : cases) {
+    const Conv2dShape& s = c.s;
+    EXPECT_TRUE(winograd_applies(s), "winograd_applies " + describe(c));
+    const ConvData d = make_data(c, rng);
+    std::vector<float> packed(static_cast<size_t>(winograd_packed_weight_floats(kernel, s)));
+    winograd_pack_weights(kernel, s, d.weights.data(), packed.data());
+    std::vector<float> scratch(static_cast<size_t>(winograd_scratch_floats(kernel, s)));
+    std::vector<float> out(d.ref.size(), kSentinel);
+    const Epilogue ep{c.bias ? d.bias.data() : nullptr, c.act};
+    const int64_t tiles = winograd_tiles(s), split = tiles / 3;  // two uneven work ranges
+    for (Range r : {Range{split, tiles}, Range{0, split}}) {
+      winograd_conv2d(kernel, vact, s, d.input.data(), packed.data(), out.data(), ep, r, scratch.data());
+    }
+    // The transforms add a few roundings of the 4x4 patch's magnitude: a looser bound than the direct sum.
+    std::vector<double> atol = d.atol;
+    for (double& a : atol) a *= 4.0;
+    expect_close("winograd " + describe(c), out.data(), d.ref.data(), atol.data(), static_cast<int64_t>(out.size()),
+                 1e-4);
+  }
+  EXPECT_TRUE(!winograd_applies(shape(1, 8, 8, 32, 32, 3, 2, 1)), "stride 2 is not Winograd's");
+  EXPECT_TRUE(!winograd_applies(shape(1, 8, 8, 16, 32, 3, 1, 1)), "16 input channels stay on im2col");
+  float buf[8] = {};
+  expect_invalid_argument("tile range", [&] {
+    const Conv2dShape w = shape(1, 4, 4, 32, 32, 3, 1, 1);
+    winograd_conv2d(kernel, vact, w, buf, buf, buf, Epilogue{}, {0, winograd_tiles(w) + 1}, buf);
+  }, "tiles");
+}
+
 KERNEL_TEST(F32Dwconv, depthwise_conv2d_matches_reference) {
   std::mt19937 rng(4242);
   for (const ConvCase& c : depthwise_cases()) {

@@ -13,6 +13,7 @@
   X(F32Gemm, sgemm_rejects_bad_arguments)                      \
   X(F32Gemm, conv2d_matches_reference)                         \
   X(F32Gemm, conv2d_rejects_bad_arguments)                     \
+  X(F32Gemm, winograd_conv2d_matches_reference)                \
   X(F32Dwconv, depthwise_conv2d_matches_reference)             \
   X(F32Dwconv, depthwise_conv2d_rejects_bad_arguments)         \
   X(F32MaxPool, max_pool2d_matches_reference)                  \

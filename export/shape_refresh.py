@@ -38,6 +38,11 @@ def _inference_model(graph: Graph) -> onnx.ModelProto:
         if n.op_type in _SHAPE_PRESERVING_ENGINE_OPS:
             nodes.append(helper.make_node("Identity", n.inputs[:1], n.outputs[:1], name=n.name))
             continue
+        if n.op_type == "MatMulSoftmaxMatMul":  # the softmax keeps the scores' shape
+            scores = f"{n.outputs[0]}__scores"
+            nodes.append(helper.make_node("MatMul", n.inputs[:2], [scores], name=f"{n.name}__first"))
+            nodes.append(helper.make_node("MatMul", [scores, n.inputs[2]], n.outputs[:1], name=n.name))
+            continue
         attrs = {k: v for k, v in n.attrs.items() if k not in ("activation", "activation_params")}
         nodes.append(helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain or None,
                                       **attrs))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from export.ir import Graph
 from export.passes import (  # noqa: F401  (imported for their registrations)
     activation_fusion,
+    attention_fusion,
     bn_folding,
     channel_shuffle,
     constant_folding,
@@ -41,6 +42,7 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "channel_shuffle",
     "bn_folding",
     "matmul_to_gemm",
+    "attention_fusion",
     "silu_gelu_patterns",
     "activation_fusion",
 )

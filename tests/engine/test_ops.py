@@ -230,6 +230,19 @@ def test_op_matches_onnxruntime(case, tmp_path):
     assert check_against_ort(model, feeds, tmp_path) == len(engine.available_isas())
 
 
+@pytest.mark.parametrize("m,n", [(70, 33), (256, 256), (1, 5)])
+def test_attention_core_matches_onnxruntime(tmp_path, m, n):
+    # the export pass fuses MatMul -> Softmax -> MatMul into MatMulSoftmaxMatMul; blocks of query
+    # rows that do not divide M, key counts that are not a vector multiple, a single query
+    nodes = [node("MatMul", ["q", "kt"], ["s"]), node("Softmax", ["s"], ["p"], axis=-1), node("MatMul", ["p", "v"])]
+    feeds = {"q": r(2, 2, m, 16), "kt": r(2, 2, 16, n), "v": r(2, 2, n, 20)}
+    model = graph_model(nodes, feeds, {"y": F}, {})
+    assert check_against_ort(model, feeds, tmp_path, optimize=True) == len(engine.available_isas())
+    from export.converter import prepare_graph
+
+    assert prepare_graph(model).graph.op_counts() == {"MatMulSoftmaxMatMul": 1}
+
+
 def test_supported_ops_cover_the_required_set():
     ops = engine.supported_ops()
     required = [

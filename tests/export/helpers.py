@@ -88,13 +88,19 @@ def _expand(b: _Builder, act: str, params: list[float], x: str, y: str) -> list[
 
 
 def unfuse(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``model`` where `activation` attributes and SiLU/Gelu nodes are plain ONNX."""
+    """A copy of ``model`` where `activation` attributes and SiLU/Gelu/MatMulSoftmaxMatMul nodes are plain ONNX."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     b = _Builder(out)
     new_nodes = []
     for node in out.graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "MatMulSoftmaxMatMul":
+            s, p = b.name("scores"), b.name("probs")
+            new_nodes += [helper.make_node("MatMul", list(node.input[:2]), [s]),
+                          helper.make_node("Softmax", [s], [p], axis=-1),
+                          helper.make_node("MatMul", [p, node.input[2]], [node.output[0]])]
+            continue
         if node.op_type in ("SiLU", "Gelu"):
             assert attrs.get("approximate", b"none") in (b"none", "none")
             new_nodes += _expand(b, node.op_type, [], node.input[0], node.output[0])

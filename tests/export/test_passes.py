@@ -323,6 +323,35 @@ def test_channel_shuffle_whose_inner_value_has_another_reader_is_kept():
     assert graph.op_counts()["Transpose"] == 1
 
 
+def _attention_nodes(axis: int = -1):
+    return [helper.make_node("MatMul", ["q", "kt"], ["s"]), helper.make_node("Softmax", ["s"], ["p"], axis=axis),
+            helper.make_node("MatMul", ["p", "v"], ["y"])]
+
+
+def test_attention_core_becomes_one_node_with_the_same_values():
+    model = make_model(_attention_nodes(), [tensor_in("q", [2, 3, 9, 4]), tensor_in("kt", [2, 3, 4, 11]),
+                                            tensor_in("v", [2, 3, 11, 5])], [tensor_in("y", [2, 3, 9, 5])])
+    graph, res = optimize(model, ["attention_fusion"])
+    assert graph.op_counts() == {"MatMulSoftmaxMatMul": 1}
+    assert res["attention_fusion"].changes["MatMul+Softmax+MatMul -> MatMulSoftmaxMatMul"] == 1
+    feeds = {"q": _x(2, 3, 9, 4), "kt": _x(2, 3, 4, 11), "v": _x(2, 3, 11, 5)}
+    assert_same(model, graph, feeds)
+
+
+@pytest.mark.parametrize("case", ["softmax_axis", "broadcast_batch", "scores_read_twice"])
+def test_attention_core_is_not_fused_when_the_op_would_differ(case):
+    nodes = _attention_nodes(axis=2 if case == "softmax_axis" else -1)
+    q_shape = [1, 3, 9, 4] if case == "broadcast_batch" else [2, 3, 9, 4]
+    outputs = [tensor_in("y", [2, 3, 9, 5])]
+    if case == "scores_read_twice":
+        nodes.append(helper.make_node("Identity", ["s"], ["s_out"]))
+        outputs.append(tensor_in("s_out", [2, 3, 9, 11]))
+    model = make_model(nodes, [tensor_in("q", q_shape), tensor_in("kt", [2, 3, 4, 11]), tensor_in("v", [2, 3, 11, 5])],
+                       outputs)
+    graph, res = optimize(model, ["attention_fusion"])
+    assert not res["attention_fusion"].changed and "MatMulSoftmaxMatMul" not in graph.op_counts()
+
+
 def test_unknown_pass_name_is_named():
     from configs.registry import UnknownNameError
 

@@ -9,6 +9,7 @@
 #define SLIM_OPS(X)                                                                                     \
   /* arithmetic.cpp */ X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Mod) X(Max) X(Min) X(Sum) X(Mean)          \
   /* argmax_argmin.cpp */ X(ArgMax) X(ArgMin)                                                         \
+  /* attention.cpp */ X(MatMulSoftmaxMatMul)                                                          \
   /* cast.cpp */ X(Cast) X(CastLike)                                                                  \
   /* compare.cpp */ X(Equal) X(Less) X(Greater) X(LessOrEqual) X(GreaterOrEqual)                      \
   /* conv.cpp */ X(Conv)                                                                              \

@@ -105,9 +105,14 @@ void conv_kernel(const KernelContext& ctx) {
   kernels::Epilogue ep;
   ep.bias = st.bias.data();
   ep.act = st.act;
+  // Below this much work a second thread costs more to bring in than it saves
+  // (the layers of a 32 px network: a few microseconds each).
+  constexpr int64_t kMinParallelMacs = 128 * 1024;
+  const int64_t macs = s.out_pixels() * s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w;
+  const bool serial = macs < kMinParallelMacs;
   run_nhwc(ctx, ctx.inputs[0], ctx.outputs[0], [&](const float* x, float* y) {
     if (st.dwconv != nullptr) {
-      ctx.parallel_for(s.out_rows(), 1, [&](int64_t b, int64_t e) {
+      ctx.parallel_for(s.out_rows(), serial ? s.out_rows() : 1, [&](int64_t b, int64_t e) {
         kernels::depthwise_conv2d(*st.dwconv, s, x, st.packed.data(), y, ep, {b, e});
       });
       return;
@@ -115,7 +120,7 @@ void conv_kernel(const KernelContext& ctx) {
     if (st.vact != nullptr) {
       const int64_t tiles = kernels::winograd_tiles(s);
       const int64_t scratch = kernels::winograd_scratch_floats(*st.gemm, s);
-      ctx.parallel_for(tiles, st.gemm->tile_rows, [&](int64_t b, int64_t e) {
+      ctx.parallel_for(tiles, serial ? tiles : st.gemm->tile_rows, [&](int64_t b, int64_t e) {
         std::vector<float> buf(static_cast<size_t>(scratch));
         kernels::winograd_conv2d(*st.gemm, *st.vact, s, x, st.packed.data(), y, ep, {b, e}, buf.data());
       });
@@ -125,7 +130,7 @@ void conv_kernel(const KernelContext& ctx) {
     const int64_t tile = st.gemm->tile_rows;
     const int64_t pixels = s.out_pixels(), tiles = (pixels + tile - 1) / tile;
     const int64_t scratch = kernels::conv2d_scratch_floats(*st.gemm, s);
-    ctx.parallel_for(tiles, 1, [&](int64_t b, int64_t e) {
+    ctx.parallel_for(tiles, serial ? tiles : 1, [&](int64_t b, int64_t e) {
       std::vector<float> buf(static_cast<size_t>(scratch));
       kernels::conv2d(*st.gemm, s, x, st.packed.data(), y, ep, {b * tile, std::min(pixels, e * tile)},
                       scratch ? buf.data() : nullptr);

@@ -32,10 +32,16 @@ struct VAvx2 {
   static reg load_partial(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
   static void store_partial(float* p, reg v, int n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a * b, one rounding
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
   static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
+  // rcpps gives 12 bits; one Newton step here brings it to about 2^-22, like AVX-512's rcp14 refined.
+  static reg rcp_approx(reg a) {
+    const reg y = _mm256_rcp_ps(a);
+    return _mm256_fmadd_ps(y, _mm256_fnmadd_ps(a, y, _mm256_set1_ps(1.0f)), y);
+  }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   // max that returns NaN when either operand is NaN (maxps alone returns b).

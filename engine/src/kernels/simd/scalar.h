@@ -32,10 +32,12 @@ struct VScalar {
     if (n > 0) *p = v;
   }
   static reg fmadd(reg a, reg b, reg c) { return a * b + c; }
+  static reg fnmadd(reg a, reg b, reg c) { return c - a * b; }
   static reg add(reg a, reg b) { return a + b; }
   static reg sub(reg a, reg b) { return a - b; }
   static reg mul(reg a, reg b) { return a * b; }
   static reg div(reg a, reg b) { return a / b; }
+  static reg rcp_approx(reg a) { return 1.0f / a; }
   // Unordered (NaN) comparisons return b, exactly like x86 maxps/minps.
   static reg max(reg a, reg b) { return a > b ? a : b; }
   static reg min(reg a, reg b) { return a < b ? a : b; }

@@ -148,6 +148,10 @@ CASES = [
     ("matmul_const", [node("MatMul", ["a", "w"])], {"a": r(2, 3, 13)}, {"y": F}, {"w": r(13, 37)}),
     ("matmul_batched", [node("MatMul", ["a", "b"])], {"a": r(2, 1, 4, 6), "b": r(3, 6, 5)}, {"y": F}, {}),
     ("matmul_vec", [node("MatMul", ["a", "b"])], {"a": r(6), "b": r(2, 6, 5)}, {"y": F}, {}),
+    # batch-1 classifiers: one row, the threads split the weight panels (a partial last panel)
+    ("gemm_one_row", [node("Gemm", ["a", "w", "c"], transB=1)], {"a": r(1, 50)}, {"y": F},
+     {"w": r(200, 50), "c": r(200)}),
+    ("matmul_one_row_const", [node("MatMul", ["a", "w"])], {"a": r(1, 1, 40)}, {"y": F}, {"w": r(40, 130)}),
     # one tall product of two activations: threads split its rows (many small ones: whole matrices)
     ("matmul_one_tall", [node("MatMul", ["a", "b"])], {"a": r(1, 70, 7), "b": r(1, 7, 9)}, {"y": F}, {}),
     ("matmul_heads", [node("MatMul", ["a", "b"])], {"a": r(2, 4, 33, 16), "b": r(2, 4, 16, 33)}, {"y": F}, {}),

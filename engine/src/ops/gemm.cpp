@@ -113,6 +113,15 @@ void gemm_kernel(const KernelContext& ctx) {
   const std::vector<int64_t> cs = c_after ? broadcast_strides(ctx.inputs[2], 2) : std::vector<int64_t>{0, 0};
   const float* cp = c_after ? ctx.inputs[2].ptr<const float>() : nullptr;
   float* yp = y.ptr<float>();
+  if (!c_after && m <= st.gemm->tile_rows && n >= 2 * st.gemm->tile_cols) {
+    // A classifier at batch 1: one row of A, so the threads split the columns (the weight panels),
+    // each streaming its share of a weight matrix too large for the caches.
+    const int64_t nr = st.gemm->tile_cols, panels = (n + nr - 1) / nr;
+    ctx.parallel_for(panels, 1, [&](int64_t b, int64_t e) {
+      kernels::sgemm_packed(*st.gemm, k, n, ap, k, packed_b, yp, n, ep, {0, m}, {b * nr, std::min(n, e * nr)});
+    });
+    return;
+  }
   split_gemm_rows(ctx, *st.gemm, m, [&](kernels::Range rows) {
     kernels::sgemm_packed(*st.gemm, k, n, ap, k, packed_b, yp, n, ep, rows, {0, n});
     if (!c_after) return;

@@ -77,6 +77,11 @@ CASES = [
     ("unsqueeze", [node("Unsqueeze", ["a", "ax"])], {"a": r(2, 3)}, {"y": F}, {"ax": i64(0, 3)}),
     ("transpose", [node("Transpose", ["a"], perm=[0, 2, 3, 1])], {"a": X}, {"y": F}, {}),
     ("transpose5d", [node("Transpose", ["a"], perm=[0, 2, 1, 3, 4])], {"a": r(1, 2, 3, 4, 5)}, {"y": F}, {}),
+    # runs of 2 and 3 contiguous elements (MobileViT's patch unfolding), and of 1 on int64
+    ("transpose_short_runs", [node("Transpose", ["a"], perm=[0, 2, 1, 3])], {"a": r(7, 2, 5, 2)}, {"y": F}, {}),
+    ("transpose_runs_of_3", [node("Transpose", ["a"], perm=[1, 0, 2])], {"a": r(4, 6, 3)}, {"y": F}, {}),
+    ("transpose_int64", [node("Transpose", ["a"], perm=[1, 0])], {"a": np.arange(12, dtype=np.int64).reshape(3, 4)},
+     {"y": I64}, {}),
     ("concat", [node("Concat", ["a", "b"], axis=1)], {"a": X, "b": r(2, 2, 5, 6)}, {"y": F}, {}),
     ("split_input", [node("Split", ["a", "s"], ["y", "z"], axis=1)], {"a": X}, {"y": F, "z": F}, {"s": i64(1, 2)}),
     ("split_equal", [node("Split", ["a"], ["y", "z"], axis=-1)], {"a": X}, {"y": F, "z": F}, {}),

@@ -247,6 +247,14 @@ void transpose_runs(const KernelContext& ctx, const StridedLoop& loop, size_t p,
   });
 }
 
+// n runs of kLen contiguous elements, the runs `d_step` / `s_step` apart.
+template <typename T, int kLen>
+void copy_short_runs(T* d, int64_t d_step, const T* s, int64_t s_step, int64_t n) {
+  for (int64_t j = 0; j < n; ++j, d += d_step, s += s_step) {
+    for (int i = 0; i < kLen; ++i) d[i] = s[i];
+  }
+}
+
 template <typename T>
 void copy_runs(const KernelContext& ctx, const StridedLoop& loop, T* dst, const T* src) {
   const int64_t inner = loop.inner(), ds = loop.inner_stride(0), ss = loop.inner_stride(1);
@@ -264,6 +272,29 @@ void copy_runs(const KernelContext& ctx, const StridedLoop& loop, T* dst, const 
         const RowWalker at(loop.outer_dims(), loop.outer_strides(0), loop.outer_strides(1), u / chunks);
         const int64_t i0 = (u % chunks) * kChunk, i1 = std::min(inner, i0 + kChunk);
         std::memcpy(dst + at.off0() + i0, src + at.off1() + i0, static_cast<size_t>(i1 - i0) * sizeof(T));
+      }
+    });
+    return;
+  }
+  const Shape& od = loop.outer_dims();
+  if (ds == 1 && ss == 1 && inner <= 4 && !od.empty()) {
+    // Runs of 1-4 elements (MobileViT's 2x2 patch unfolding): the innermost outer dim is walked
+    // in a tight loop with a compile-time run length, the odometer only once per pass over it.
+    const int64_t n = od.back(), d_step = loop.outer_strides(0).back(), s_step = loop.outer_strides(1).back();
+    const Shape rest(od.begin(), od.end() - 1);
+    const std::vector<int64_t> rd(loop.outer_strides(0).begin(), loop.outer_strides(0).end() - 1);
+    const std::vector<int64_t> rs(loop.outer_strides(1).begin(), loop.outer_strides(1).end() - 1);
+    ctx.parallel_for(numel(rest), std::max<int64_t>(1, 8192 / (n * inner)), [&](int64_t begin, int64_t end) {
+      RowWalker at(rest, rd, rs, begin);
+      for (int64_t q = begin; q < end; ++q, at.next()) {
+        T* d = dst + at.off0();
+        const T* s = src + at.off1();
+        switch (inner) {
+          case 1: copy_short_runs<T, 1>(d, d_step, s, s_step, n); break;
+          case 2: copy_short_runs<T, 2>(d, d_step, s, s_step, n); break;
+          case 3: copy_short_runs<T, 3>(d, d_step, s, s_step, n); break;
+          default: copy_short_runs<T, 4>(d, d_step, s, s_step, n); break;
+        }
       }
     });
     return;

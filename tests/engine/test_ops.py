@@ -217,6 +217,10 @@ CASES = [
     ("conv_gather_channels", [node("Conv", ["a", "w"], ["c"], pads=[1, 1, 1, 1]),
                               node("Gather", ["c", "i"], ["g"], axis=1), node("Conv", ["g", "w2"])],
      {"a": r(1, 3, 6, 7)}, {"y": F}, {"w": r(6, 3, 3, 3), "i": i64(0, 3, 1, 4, 2, -1), "w2": r(4, 6, 1, 1)}),
+    ("conv_gather_shuffle2", [node("Conv", ["a", "w"], ["c"]), node("Gather", ["c", "i"], ["g"], axis=1),
+                              node("Conv", ["g", "w2"])],
+     {"a": r(1, 3, 5, 4)}, {"y": F}, {"w": r(10, 3, 1, 1), "i": i64(0, 5, 1, 6, 2, 7, 3, 8, 4, 9),
+                                       "w2": r(3, 10, 1, 1)}),
     ("conv_gather_rows", [node("Conv", ["a", "w"], ["c"]), node("Gather", ["c", "i"], axis=2)],
      {"a": r(2, 3, 6, 7)}, {"y": F}, {"w": r(5, 3, 1, 1), "i": i64(5, 0, 2)}),
     # 3x3 stride-1 convolutions with 32+ channels on a 14x14+ image run as Winograd F(2x2, 3x3):

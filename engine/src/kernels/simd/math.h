@@ -45,6 +45,32 @@ inline typename V::reg vexp(typename V::reg x) {
   }
 }
 
+// exp(x) for x <= 0 (a softmax row after its maximum is subtracted): no
+// overflow side, and below -87.3 (results under 2^-126) it gives exactly 0, so
+// one power of two suffices (vexp splits it in two for the denormals).
+// NaN passes through. Same polynomial and accuracy as vexp elsewhere.
+template <class V>
+inline typename V::reg vexp_nonpositive(typename V::reg x) {
+  if constexpr (V::kExactMath) {
+    return V::exp(x);
+  } else {
+    using R = typename V::reg;
+    const R lo = V::set1(-87.33654475f);
+    const R xc = V::max(lo, x);  // NaN passes through (second operand)
+    const R n = V::round(V::mul(xc, V::set1(1.44269504088896341f)));
+    R r = V::fmadd(n, V::set1(-0.693359375f), xc);
+    r = V::fmadd(n, V::set1(2.12194440e-4f), r);
+    R p = V::set1(1.9875691500e-4f);
+    p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
+    p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
+    p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
+    p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
+    p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
+    p = V::fmadd(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+    return V::select_lt(x, lo, V::zero(), V::mul(p, V::pow2(n)));
+  }
+}
+
 // sigmoid(x) = 1 / (1 + exp(-x)). The SIMD form is the hot part of every SiLU
 // epilogue (EfficientNet, MobileViT), so it skips what vexp spends on the
 // range ends: beyond |x| = 88 the result is 0 or 1 to float precision, so

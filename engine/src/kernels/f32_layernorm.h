@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/f32_softmax.h"
 #include "kernels/kernels.h"
 #include "kernels/simd/math.h"
 

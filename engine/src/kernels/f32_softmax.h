@@ -10,26 +10,6 @@
 
 namespace slim::kernels {
 
-// Horizontal reductions through memory: done once per row, so the
-// shuffle-free form costs nothing that matters and works for every V.
-template <class V>
-inline float hmax(typename V::reg v) {
-  float lanes[V::kWidth];
-  V::store(lanes, v);
-  float m = lanes[0];
-  for (int i = 1; i < V::kWidth; ++i) m = (lanes[i] > m || lanes[i] != lanes[i]) ? lanes[i] : m;
-  return m;
-}
-
-template <class V>
-inline float hsum(typename V::reg v) {
-  float lanes[V::kWidth];
-  V::store(lanes, v);
-  float s = 0.0f;
-  for (int i = 0; i < V::kWidth; ++i) s += lanes[i];
-  return s;
-}
-
 // y = exp(x - max(x)) / sum(exp(x - max(x))) over n floats; y may equal x.
 // A NaN anywhere in the row gives a row of NaN, as in ONNX Runtime.
 template <class V>

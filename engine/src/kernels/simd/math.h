@@ -1,4 +1,4 @@
-// Vectorized exp/tanh/erf, generic over a vector traits type V (VScalar,
+// Vectorized exp/tanh/erf and horizontal reductions, generic over a vector traits type V (VScalar,
 // VAvx2, VAvx512). Include only after the traits header of the TU's ISA: the
 // templates are instantiated per ISA, so each instantiation has its own symbol
 // and code compiled for one ISA never leaks into another.
@@ -16,6 +16,45 @@
 
 namespace slim::kernels {
 
+// Horizontal reductions through memory: done once per row, so the
+// shuffle-free form costs nothing that matters and works for every V.
+template <class V>
+inline float hmax(typename V::reg v) {
+  float lanes[V::kWidth];
+  V::store(lanes, v);
+  float m = lanes[0];
+  for (int i = 1; i < V::kWidth; ++i) m = (lanes[i] > m || lanes[i] != lanes[i]) ? lanes[i] : m;
+  return m;
+}
+
+template <class V>
+inline float hsum(typename V::reg v) {
+  float lanes[V::kWidth];
+  V::store(lanes, v);
+  float s = 0.0f;
+  for (int i = 0; i < V::kWidth; ++i) s += lanes[i];
+  return s;
+}
+
+// The reduced exponential the exp-based functions share: exp(x) = p * 2^n with
+// n = round(x / ln2), r = x - n ln2 in two parts (Cody-Waite), |r| <= ln2 / 2,
+// and p = e^r from a degree-6 polynomial (Cephes expf coefficients). The
+// callers clamp x first and decide how to apply 2^n.
+template <class V>
+inline typename V::reg exp_reduced(typename V::reg x, typename V::reg& n) {
+  using R = typename V::reg;
+  n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
+  R r = V::fmadd(n, V::set1(-0.693359375f), x);
+  r = V::fmadd(n, V::set1(2.12194440e-4f), r);
+  R p = V::set1(1.9875691500e-4f);
+  p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
+  p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
+  p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
+  p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
+  p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
+  return V::fmadd(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+}
+
 // exp(x): Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, then a
 // degree-6 polynomial (Cephes expf coefficients), about 1 ulp. The scale 2^n
 // is applied as two halves so that n in [-150, 128] stays exact: results
@@ -27,16 +66,8 @@ inline typename V::reg vexp(typename V::reg x) {
   } else {
     using R = typename V::reg;
     const R xc = V::min(V::set1(88.7228394f), V::max(V::set1(-103.972f), x));  // NaN passes through
-    const R n = V::round(V::mul(xc, V::set1(1.44269504088896341f)));
-    R r = V::fmadd(n, V::set1(-0.693359375f), xc);
-    r = V::fmadd(n, V::set1(2.12194440e-4f), r);
-    R p = V::set1(1.9875691500e-4f);
-    p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
-    p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
-    p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
-    p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
-    p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
-    p = V::fmadd(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+    R n;
+    const R p = exp_reduced<V>(xc, n);
     const R n1 = V::round(V::mul(n, V::set1(0.5f)));
     const R e = V::mul(V::mul(p, V::pow2(n1)), V::pow2(V::sub(n, n1)));
     // Beyond these the true result rounds to +inf / 0.
@@ -57,16 +88,8 @@ inline typename V::reg vexp_nonpositive(typename V::reg x) {
     using R = typename V::reg;
     const R lo = V::set1(-87.33654475f);
     const R xc = V::max(lo, x);  // NaN passes through (second operand)
-    const R n = V::round(V::mul(xc, V::set1(1.44269504088896341f)));
-    R r = V::fmadd(n, V::set1(-0.693359375f), xc);
-    r = V::fmadd(n, V::set1(2.12194440e-4f), r);
-    R p = V::set1(1.9875691500e-4f);
-    p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
-    p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
-    p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
-    p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
-    p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
-    p = V::fmadd(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+    R n;
+    const R p = exp_reduced<V>(xc, n);
     return V::select_lt(x, lo, V::zero(), V::mul(p, V::pow2(n)));
   }
 }
@@ -86,16 +109,8 @@ inline typename V::reg vsigmoid(typename V::reg x) {
     return V::div(one, V::add(one, vexp<V>(V::sub(V::zero(), x))));
   } else {
     const R t = V::min(V::set1(88.0f), V::max(V::set1(-88.0f), V::sub(V::zero(), x)));  // NaN passes through
-    const R n = V::round(V::mul(t, V::set1(1.44269504088896341f)));
-    R r = V::fmadd(n, V::set1(-0.693359375f), t);
-    r = V::fmadd(n, V::set1(2.12194440e-4f), r);
-    R p = V::set1(1.9875691500e-4f);
-    p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
-    p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
-    p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
-    p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
-    p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
-    p = V::fmadd(p, V::mul(r, r), V::add(r, one));
+    R n;
+    const R p = exp_reduced<V>(t, n);
     const R d = V::add(one, V::mul(p, V::pow2(n)));
     // y + y (1 - d y): the fused residual keeps the step exact near 1, where y (2 - d y) rounds short of it
     const R y = V::rcp_approx(d);

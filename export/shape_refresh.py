@@ -44,7 +44,8 @@ def _inference_model(graph: Graph) -> onnx.ModelProto:
             nodes.append(helper.make_node("MatMul", [scores, n.inputs[2]], n.outputs[:1], name=n.name))
             continue
         attrs = {k: v for k, v in n.attrs.items() if k not in ("activation", "activation_params")}
-        nodes.append(helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain or None,
+        inputs = n.inputs[:3] if n.op_type == "Conv" else n.inputs  # Conv's input 3: the engine's channel scale
+        nodes.append(helper.make_node(n.op_type, inputs, n.outputs, name=n.name, domain=n.domain or None,
                                       **attrs))
     used = {i for n in graph.nodes for i in n.inputs if i}
     consts = [graph.values[k] for k in sorted(used) if graph.values[k].is_const]

@@ -21,6 +21,7 @@ from export.passes import (  # noqa: F401  (imported for their registrations)
     matmul_to_gemm,
     qdq_folding,
     reshape_simplification,
+    se_scale_fusion,
     silu_gelu_patterns,
 )
 from export.passes.base import PASSES, PassResult, register_pass
@@ -43,6 +44,7 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "bn_folding",
     "matmul_to_gemm",
     "attention_fusion",
+    "se_scale_fusion",
     "silu_gelu_patterns",
     "activation_fusion",
 )

@@ -256,6 +256,20 @@ def test_attention_core_matches_onnxruntime(tmp_path, m, n):
     assert prepare_graph(model).graph.op_counts() == {"MatMulSoftmaxMatMul": 1}
 
 
+@pytest.mark.parametrize("hw,cout", [(12, 8), (3, 40)])
+def test_squeeze_excite_gate_in_the_conv_matches_onnxruntime(tmp_path, hw, cout):
+    # se_scale_fusion gives the 1x1 Conv the gate as input 3; the engine scales the weights per
+    # image (more pixels than output channels) or the pixels (fewer), at batch 2
+    nodes = [node("Conv", ["a", "w1"], ["x"], pads=[1, 1, 1, 1]), node("GlobalAveragePool", ["x"], ["p"]),
+             node("Sigmoid", ["p"], ["g"]), node("Mul", ["x", "g"], ["xg"]), node("Conv", ["xg", "w", "b"])]
+    feeds = {"a": r(2, 3, hw, hw)}
+    model = graph_model(nodes, feeds, {"y": F}, {"w1": r(24, 3, 3, 3), "w": r(cout, 24, 1, 1), "b": r(cout)})
+    assert check_against_ort(model, feeds, tmp_path, optimize=True) == len(engine.available_isas())
+    from export.converter import prepare_graph
+
+    assert "Mul" not in prepare_graph(model).graph.op_counts()
+
+
 def test_supported_ops_cover_the_required_set():
     ops = engine.supported_ops()
     required = [

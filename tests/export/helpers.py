@@ -95,6 +95,13 @@ def unfuse(model: onnx.ModelProto) -> onnx.ModelProto:
     new_nodes = []
     for node in out.graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "Conv" and len(node.input) > 3:  # the engine's channel scale: Mul before the Conv
+            gated = b.name("gated")
+            new_nodes.append(helper.make_node("Mul", [node.input[0], node.input[3]], [gated]))
+            node.input[0] = gated
+            del node.input[3:]
+            if not node.input[2]:
+                del node.input[2:]
         if node.op_type == "MatMulSoftmaxMatMul":
             s, p = b.name("scores"), b.name("probs")
             new_nodes += [helper.make_node("MatMul", list(node.input[:2]), [s]),

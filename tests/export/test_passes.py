@@ -352,6 +352,29 @@ def test_attention_core_is_not_fused_when_the_op_would_differ(case):
     assert not res["attention_fusion"].changed and "MatMulSoftmaxMatMul" not in graph.op_counts()
 
 
+def _se_nodes(conv_attrs: dict | None = None):
+    return [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Sigmoid", ["p"], ["g"]),
+            helper.make_node("Mul", ["x", "g"], ["xg"]), helper.make_node("Conv", ["xg", "w", "b"], ["y"],
+                                                                           **(conv_attrs or {}))]
+
+
+def test_squeeze_excite_gate_moves_into_the_pointwise_conv():
+    model = make_model(_se_nodes(), [tensor_in("x", [2, 6, 5, 5])], [tensor_in("y", [2, 4, 5, 5])],
+                       [init("w", _x(4, 6, 1, 1)), init("b", _x(4))])
+    graph, res = optimize(model, ["se_scale_fusion"])
+    assert res["se_scale_fusion"].changes["squeeze-excite Mul -> Conv input 3"] == 1
+    conv = next(n for n in graph.nodes if n.op_type == "Conv")
+    assert "Mul" not in graph.op_counts() and conv.inputs[0] == "x" and conv.inputs[3] == "g"
+    assert_same(model, graph, {"x": _x(2, 6, 5, 5)})
+
+
+def test_squeeze_excite_gate_stays_before_a_3x3_conv():
+    model = make_model(_se_nodes({"pads": [1, 1, 1, 1]}), [tensor_in("x", [1, 6, 5, 5])],
+                       [tensor_in("y", [1, 4, 5, 5])], [init("w", _x(4, 6, 3, 3)), init("b", _x(4))])
+    graph, res = optimize(model, ["se_scale_fusion"])
+    assert not res["se_scale_fusion"].changed and graph.op_counts()["Mul"] == 1
+
+
 def test_unknown_pass_name_is_named():
     from configs.registry import UnknownNameError
 

@@ -24,7 +24,21 @@ struct ConvState {
   const kernels::F32DwconvKernel* dwconv = nullptr;  // depthwise
   const kernels::F32VactKernel* vact = nullptr;      // set: Winograd F(2x2, 3x3), its activation pass
   std::vector<float> packed;                         // weights packed for the chosen variant
+  // With a channel scale (input 3, see below): the 1x1 weights as [out_c][in_c], to rescale per image.
+  std::vector<float> weights_oc;
 };
+
+// Input 3, an engine addition: a per-image, per-input-channel scale [N, C, 1, 1]
+// applied to X before a dense 1x1 convolution. The converter's se_scale_fusion
+// pass writes it for a squeeze-excite gate (Mul(x, gate) -> 1x1 Conv): the
+// scale goes into the weights (out_c x in_c multiplies per image) instead of
+// into the activation (pixels x in_c) when there are more pixels than output
+// channels, so the gated tensor is never written.
+bool is_pointwise(const kernels::Conv2dShape& s) {
+  return s.groups == 1 && s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 &&
+         s.dilation_h == 1 && s.dilation_w == 1 && s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 &&
+         s.pad_right == 0;
+}
 
 
 void infer_conv(InferContext& ctx) {
@@ -43,6 +57,15 @@ void infer_conv(InferContext& ctx) {
     ctx.error("input ", shape_str(x), " is smaller than the (dilated, padded) kernel ", s.kernel_h, "x", s.kernel_w);
   // Padding alone can fit the kernel; an image of no pixels is still an error.
   if (x[2] == 0 || x[3] == 0) ctx.error("input ", shape_str(x), " has an empty spatial dim");
+  if (ctx.has_input(3)) {
+    require_dtype(ctx, 3, {DType::kFloat32}, "channel scale");
+    const Shape& g = ctx.input_shape(3);
+    const bool ok = (g.size() == 4 && g[2] == 1 && g[3] == 1) || g.size() == 2;
+    if (!ok || g[0] != x[0] || g[1] != x[1])
+      ctx.error("channel scale (input 3) must be [", x[0], ", ", x[1], ", 1, 1], got ", shape_str(g));
+    if (!is_pointwise(s) || read_auto_pad(ctx.attrs()) != AutoPad::kNotSet)
+      ctx.error("a channel scale (input 3) needs a 1x1, stride-1, unpadded, ungrouped convolution");
+  }
   ctx.set_output(0, DType::kFloat32, {x[0], w[0], s.out_h(), s.out_w()});
 }
 
@@ -80,6 +103,7 @@ std::shared_ptr<void> prepare_conv(PrepareContext& ctx) {
   }
   // Packing depends only on channels, kernel size and groups, not on the image.
   const float* src = w->ptr<const float>();
+  if (ctx.has_input(3)) st->weights_oc.assign(src, src + s.out_c * s.in_c);
   if (s.is_depthwise()) {
     st->dwconv = ctx.use(ctx.kernels.f32_dwconv);
     st->packed.resize(static_cast<size_t>(kernels::depthwise_packed_weight_floats(s)));
@@ -110,7 +134,40 @@ void conv_kernel(const KernelContext& ctx) {
   constexpr int64_t kMinParallelMacs = 128 * 1024;
   const int64_t macs = s.out_pixels() * s.out_c * (s.in_c / s.groups) * s.kernel_h * s.kernel_w;
   const bool serial = macs < kMinParallelMacs;
+  const bool scaled = ctx.inputs.size() > 3 && ctx.inputs[3].data != nullptr;
   run_nhwc(ctx, ctx.inputs[0], ctx.outputs[0], [&](const float* x, float* y) {
+    if (scaled) {
+      const kernels::F32GemmKernel& k = *st.gemm;
+      const int64_t c = s.in_c, o = s.out_c, hw = s.in_h * s.in_w;
+      const float* gate = ctx.inputs[3].ptr<const float>();
+      std::vector<float> buf;
+      for (int64_t n = 0; n < s.batch; ++n) {
+        const float* g = gate + n * c;
+        const float* xn = x + n * hw * c;
+        const float* packed = st.packed.data();
+        if (hw >= o) {
+          // Scaled weights: W'[o][c] = W[o][c] * g[c], packed for this image.
+          std::vector<float> wt(static_cast<size_t>(o * c));
+          for (int64_t i = 0; i < o; ++i)
+            for (int64_t j = 0; j < c; ++j) wt[i * c + j] = st.weights_oc[i * c + j] * g[j];
+          buf.resize(static_cast<size_t>(kernels::packed_b_floats(k, c, o)));
+          kernels::pack_b_transposed(k, c, o, wt.data(), c, buf.data());
+          packed = buf.data();
+        } else {
+          // Few pixels (a 7x7 stage of many channels): scaling them is cheaper than the weights.
+          buf.resize(static_cast<size_t>(hw * c));
+          for (int64_t p = 0; p < hw; ++p)
+            for (int64_t j = 0; j < c; ++j) buf[p * c + j] = xn[p * c + j] * g[j];
+          xn = buf.data();
+        }
+        float* yn = y + n * hw * o;
+        const int64_t tile = k.tile_rows, tiles = (hw + tile - 1) / tile;
+        ctx.parallel_for(tiles, serial ? tiles : 1, [&](int64_t b, int64_t e) {
+          kernels::sgemm_packed(k, c, o, xn, c, packed, yn, o, ep, {b * tile, std::min(hw, e * tile)}, {0, o});
+        });
+      }
+      return;
+    }
     if (st.dwconv != nullptr) {
       ctx.parallel_for(s.out_rows(), serial ? s.out_rows() : 1, [&](int64_t b, int64_t e) {
         kernels::depthwise_conv2d(*st.dwconv, s, x, st.packed.data(), y, ep, {b, e});
@@ -144,7 +201,7 @@ void conv_kernel(const KernelContext& ctx) {
 DEFINE_OP(Conv) {
   return OpDef("Conv")
       .dtypes({DType::kFloat32})
-      .inputs(2, 3)
+      .inputs(2, 4)
       .outputs(1)
       .layout(LayoutPolicy::kNhwc)
       .infer(infer_conv)

@@ -362,6 +362,12 @@ void run_nhwc(const KernelContext& ctx, const TensorRef& x, const TensorRef& y,
   if (y_copy) convert_layout(yn, y, ctx.pool);
 }
 
+void split_gemm_cols(const KernelContext& ctx, const kernels::F32GemmKernel& kernel, int64_t n,
+                     const std::function<void(kernels::Range cols)>& fn) {
+  const int64_t nr = kernel.tile_cols;
+  ctx.parallel_for((n + nr - 1) / nr, 1, [&](int64_t b, int64_t e) { fn({b * nr, std::min(n, e * nr)}); });
+}
+
 void split_gemm_rows(const KernelContext& ctx, const kernels::F32GemmKernel& kernel, int64_t m,
                      const std::function<void(kernels::Range rows)>& fn) {
   const int64_t tile = kernel.tile_rows;

@@ -100,6 +100,12 @@ void run_nhwc(const KernelContext& ctx, const TensorRef& x, const TensorRef& y,
 void split_gemm_rows(const KernelContext& ctx, const kernels::F32GemmKernel& kernel, int64_t m,
                      const std::function<void(kernels::Range rows)>& fn);
 
+// Column ranges of an N-column GEMM for the thread pool, split at panel
+// boundaries of `kernel` (what sgemm_packed's cols need): for products with
+// too few rows to share, such as a classifier at batch 1.
+void split_gemm_cols(const KernelContext& ctx, const kernels::F32GemmKernel& kernel, int64_t n,
+                     const std::function<void(kernels::Range cols)>& fn);
+
 // Every dtype the data-movement ops accept (they copy elements without looking at them).
 inline const std::vector<DType> kAllTypes = {DType::kFloat32, DType::kInt64, DType::kInt32,
                                              DType::kBool,    DType::kUInt8, DType::kInt8};

@@ -116,9 +116,8 @@ void gemm_kernel(const KernelContext& ctx) {
   if (!c_after && m <= st.gemm->tile_rows && n >= 2 * st.gemm->tile_cols) {
     // A classifier at batch 1: one row of A, so the threads split the columns (the weight panels),
     // each streaming its share of a weight matrix too large for the caches.
-    const int64_t nr = st.gemm->tile_cols, panels = (n + nr - 1) / nr;
-    ctx.parallel_for(panels, 1, [&](int64_t b, int64_t e) {
-      kernels::sgemm_packed(*st.gemm, k, n, ap, k, packed_b, yp, n, ep, {0, m}, {b * nr, std::min(n, e * nr)});
+    split_gemm_cols(ctx, *st.gemm, n, [&](kernels::Range cols) {
+      kernels::sgemm_packed(*st.gemm, k, n, ap, k, packed_b, yp, n, ep, {0, m}, cols);
     });
     return;
   }

@@ -109,10 +109,9 @@ void matmul_kernel(const KernelContext& ctx) {
     const int64_t rows = numel(d.batch) * d.m;
     if (rows <= st.gemm->tile_rows && d.n >= 2 * st.gemm->tile_cols) {
       // One row (a batch-1 linear layer): the threads split the weight panels instead.
-      const int64_t nr = st.gemm->tile_cols, panels = (d.n + nr - 1) / nr;
-      ctx.parallel_for(panels, 1, [&](int64_t b, int64_t e) {
+      split_gemm_cols(ctx, *st.gemm, d.n, [&](kernels::Range cols) {
         kernels::sgemm_packed(*st.gemm, d.k, d.n, a.ptr<const float>(), d.k, st.packed_b.data(), y.ptr<float>(), d.n,
-                              ep, {0, rows}, {b * nr, std::min(d.n, e * nr)});
+                              ep, {0, rows}, cols);
       });
       return;
     }

@@ -428,7 +428,8 @@ void gather_channels_nhwc(const KernelContext& ctx, const TensorRef& x, const Te
   bool two_groups = cout == cin && cin % 2 == 0;
   for (int64_t k = 0; k < cout && two_groups; ++k) two_groups = idx[static_cast<size_t>(k)] == (k % 2) * (cin / 2) + k / 2;
   const int64_t half = cin / 2;
-  std::vector<int32_t> idx32(idx.begin(), idx.end());
+  std::vector<int32_t> idx32;
+  if (!two_groups) idx32.assign(idx.begin(), idx.end());
   ctx.parallel_for(pixels, std::max<int64_t>(1, 4096 / std::max<int64_t>(cout, 1)), [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const T* __restrict s = src + p * cin;  // input and output are distinct arena slots

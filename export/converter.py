@@ -8,18 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
-import onnx.version_converter
 
 from export import ir
 from export.atomic import write_atomically
 from export.engine_file import EngineFileError, load_engine_file_summary, serialize
 from export.errors import ModelFormatError
+from export.opsets import ENGINE_OPSET, default_opset, to_engine_forms, upgrade
 from export.passes import PASSES, PassResult, run_pipeline
 from export.quantized.params import normalize as normalize_quantization
 from export.quantized.precisions import prepare_precisions
 from export.quantized.qoperator import lower_qoperator
 from export.quantized.report import NodePrecision, format_precisions, node_precisions
 from export.support import (
+    EngineUnavailableError,
     SupportMatrix,
     UnsupportedOpsError,
     check_supported,
@@ -29,7 +30,6 @@ from export.support import (
 from export.validate import Limits, check_inferred, check_with_onnx, read_model, validate_model
 
 WEIGHT_FORMATS = ("fp32", "fp16")
-TARGET_OPSET = 17
 
 
 @dataclass
@@ -79,23 +79,6 @@ def load_checked(source: str | os.PathLike[str] | onnx.ModelProto,
     model = validate_model(model, name, limits, base_dir)
     check_with_onnx(model, name)
     return model, name
-
-
-def to_target_opset(model: onnx.ModelProto, source: str = "<ModelProto>") -> tuple[onnx.ModelProto, str]:
-    """Bring the model to opset 17, the semantics FORMAT.md fixes (e.g. Squeeze axes as input)."""
-    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if version is None:
-        raise ModelFormatError("imports no default-domain (ai.onnx) opset", kind="opset", where="opset_import",
-                               source=source)
-    if version == TARGET_OPSET:
-        return model, str(version)
-    try:
-        converted = onnx.version_converter.convert_version(model, TARGET_OPSET)
-    except Exception as exc:  # the converter raises bare RuntimeError/ValueError subclasses
-        raise ModelFormatError(f"uses ai.onnx opset {version}, which could not be converted to opset "
-                               f"{TARGET_OPSET}: {_first_line(exc, 300)}", kind="opset", where="opset_import",
-                               source=source) from exc
-    return converted, f"{version} -> {TARGET_OPSET}"
 
 
 def infer_shapes(model: onnx.ModelProto, source: str = "<ModelProto>") -> tuple[onnx.ModelProto, str]:
@@ -157,6 +140,7 @@ class PreparedGraph:
     passes: list[PassResult]
     quantization: str = "none"
     precision: list[NodePrecision] = field(default_factory=list)
+    source_opset: int = ENGINE_OPSET
 
 
 def _source_op_counts(model: onnx.ModelProto) -> Counter[str]:
@@ -187,11 +171,14 @@ def prepare_graph(
     optimize: bool = True,
     passes: list[str] | None = None,
     limits: Limits | None = None,
+    supported_ops: SupportMatrix | None = None,
 ) -> PreparedGraph:
     """Load and validate, normalize the opset, infer shapes, import and optimize.
 
     Every problem with the input is a ModelFormatError naming the source, raised before any pass runs (or,
     for what only evaluation reveals, e.g. a constant node that cannot be computed, by the pass that finds it).
+    ``supported_ops`` (the engine's matrix when None) decides which ONNX function ops stay whole and which are
+    expanded into their function bodies (export.opsets).
     """
     limits = limits or Limits()
     for pass_name in passes or ():
@@ -200,8 +187,7 @@ def prepare_graph(
     try:
         ops_before = _source_op_counts(model)
         model, notes = prepare_quantized(model, name)
-        model, opset_note = to_target_opset(model, name)
-        model, inference_mode = infer_shapes(model, name)
+        model, source_opset, opset_note, inference_mode = normalize_opset(model, name, supported_ops)
         graph = ir.from_onnx(model)
         graph.max_const_bytes = limits.max_tensor_bytes
         # not a pass: the engine's Q/DQ ops need it even without optimization (uint8 activations, explicit
@@ -216,7 +202,49 @@ def prepare_graph(
     except ModelFormatError as exc:
         raise exc.located(name) from exc.__cause__
     quantization = "; ".join([normalized.summary(), *notes])
-    return PreparedGraph(graph, name, opset_note, inference_mode, ops_before, results, quantization, precision)
+    return PreparedGraph(graph, name, opset_note, inference_mode, ops_before, results, quantization, precision,
+                         source_opset)
+
+
+def normalize_opset(model: onnx.ModelProto, source: str,
+                    supported_ops: SupportMatrix | None = None) -> tuple[onnx.ModelProto, int, str, str]:
+    """The model at opset 17 in the engine's forms, shapes inferred: (model, source opset, note, inference mode).
+
+    A model older than 17 is upgraded by ONNX's converter before inference; a newer one is inferred at its own
+    opset (its nodes' semantics) and then rewritten node by node (export.opsets).
+    """
+    version = default_opset(model)
+    if version is None:
+        raise ModelFormatError("imports no default-domain (ai.onnx) opset", kind="opset", where="opset_import",
+                               source=source)
+    if version < ENGINE_OPSET:
+        model = upgrade(model, source)
+    model, inference_mode = infer_shapes(model, source)
+    if supported_ops is None:
+        try:
+            supported_ops = engine_supported_ops()
+        except EngineUnavailableError:
+            supported_ops = {}  # without the engine, function ops are all expanded; the writer does not care
+    data_prop = inference_mode == "strict"
+    model, rewrites = to_engine_forms(model, supported_ops, source,
+                                      reinfer=lambda m: refill_shapes(m, source, data_prop))
+    note = str(version) if version == ENGINE_OPSET else f"{version} -> {ENGINE_OPSET}"
+    if rewrites:
+        note += f" ({rewrites.summary()})"
+    return model, version, note, inference_mode
+
+
+def refill_shapes(model: onnx.ModelProto, source: str, data_prop: bool) -> onnx.ModelProto:
+    """Shapes for the values of expanded function bodies, keeping those inferred before (lenient: a body
+    written at an older opset than the model's may hold a node the model's opset reads differently, and its
+    outputs are typed by the first inference through the function anyway)."""
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=data_prop)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, ValueError) as exc:
+        raise ModelFormatError(f"shape inference fails after the opset rewrites: {_first_line(exc, 400)}",
+                               kind="shape-inference", source=source) from exc
+    check_inferred(model, source)
+    return model
 
 
 def convert(
@@ -239,7 +267,8 @@ def convert(
     """
     if weights not in WEIGHT_FORMATS:
         raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, got '{weights}'")
-    prepared = prepare_graph(onnx_path_or_model, optimize=optimize, passes=passes, limits=limits)
+    prepared = prepare_graph(onnx_path_or_model, optimize=optimize, passes=passes, limits=limits,
+                             supported_ops=supported_ops)
     graph, results = prepared.graph, prepared.passes
     matrix = engine_supported_ops() if supported_ops is None else supported_ops
     try:
@@ -249,7 +278,7 @@ def convert(
     meta = {
         "producer": "slimlab.export",
         "source": Path(prepared.source).name,
-        "source_opset": str(graph.opset),
+        "source_opset": str(prepared.source_opset),
         "weights": weights,
         "passes": ",".join(r.name for r in results),
     }

@@ -19,7 +19,7 @@ import numpy as np
 from onnx import TensorProto
 
 from export.atomic import write_atomically
-from export.ir import Graph, dtype_name, numpy_of_dtype
+from export.ir import Graph, dtype_name, dtype_of_numpy, numpy_of_dtype
 
 MAGIC = b"SLIMLAB\0"
 VERSION = (1, 0)
@@ -81,6 +81,23 @@ def _storage(arr: np.ndarray, dtype: int, fp16: bool) -> tuple[int, bytes]:
         if np.array_equal(np.isfinite(half), np.isfinite(arr)):
             return TensorProto.FLOAT16, half.astype("<f2").tobytes()
     return dtype, np.ascontiguousarray(arr.astype(numpy_of_dtype(dtype).newbyteorder("<"))).tobytes()
+
+
+def _file_attrs(op_type: str, attrs: dict[str, Any], node_name: str) -> dict[str, Any]:
+    """ONNX attributes as FORMAT.md stores them: a tensor-valued attribute has no encoding, and the one op that
+    takes one (ConstantOfShape's one-element `value`) stores it as a scalar plus its `dtype`."""
+    value = attrs.get("value")
+    if op_type != "ConstantOfShape" or not isinstance(value, np.ndarray):
+        return attrs
+    if value.size != 1:
+        raise EngineFileError(f"node '{node_name}': ConstantOfShape's value must have one element, "
+                              f"got {value.size}")
+    out = dict(attrs)
+    code = dtype_of_numpy(value.dtype)
+    item = value.reshape(-1)[0]
+    out["value"] = int(item) if value.dtype.kind in "iub" else float(item)
+    out["dtype"] = code
+    return out
 
 
 def _attr(out: _Out, name: str, value: Any, node_name: str) -> None:
@@ -166,9 +183,10 @@ def serialize(graph: Graph, weights: str = "fp32", meta: dict[str, str] | None =
             if "" in outs:
                 raise EngineFileError(f"node '{n.name}' has an omitted output in the middle of its outputs")
         g.pack(f"I{len(outs)}I", len(outs), *(index[o] for o in outs))
-        g.pack("I", len(n.attrs))
-        for key in sorted(n.attrs):
-            _attr(g, key, n.attrs[key], n.name)
+        attrs = _file_attrs(n.op_type, n.attrs, n.name)
+        g.pack("I", len(attrs))
+        for key in sorted(attrs):
+            _attr(g, key, attrs[key], n.name)
     meta = dict(meta or {})
     g.pack("I", len(meta))
     for k in sorted(meta):

@@ -31,7 +31,7 @@ from export.support import UnsupportedOpsError
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 # the opset converter has adapters from opset 1 on (an op it cannot bring to 17 fails by name later, in
-# converter.to_target_opset); the top is whatever the installed onnx package knows how to check and convert
+# export.opsets.upgrade); the top is whatever the installed onnx package knows how to check and convert
 MIN_OPSET = 1
 MAX_OPSET = onnx.defs.onnx_opset_version()
 # IR 3 introduced opset imports; older files cannot say which operator set they use

@@ -649,7 +649,7 @@ def test_int4_weights_at_opset_21_are_widened_to_int8(tmp_path):
     b.output(b.qdq(b.op("Conv", [x, w], name="conv"), 0.1, np.uint8(10)))
     model = b.model({"x": [1, 8, 3, 3]}, {"y": [1, 4, 3, 3]})
     report = convert(model, tmp_path)
-    assert report.opset == "21 -> 17" and "1 int4/uint4 weights widened to 8 bits" in report.quantization
+    assert report.opset.startswith("21 -> 17") and "1 int4/uint4 weights widened to 8 bits" in report.quantization
     assert ops(report) == {"QuantizeLinear": 1, "QLinearConv": 1, "DequantizeLinear": 1}
     summary = load_engine_file_summary(report.output)
     conv = next(n for n in summary.nodes if n.op_type == "QLinearConv")
@@ -844,7 +844,7 @@ def test_our_exporter_with_int4_weights_at_opset_21(tmp_path):
     assert report.opset == 21
     assert any(i.data_type == TensorProto.INT4 for i in onnx.load(report.path).graph.initializer)
     converted = convert(report.path, tmp_path)
-    assert converted.opset == "21 -> 17" and "int4/uint4 weights widened" in converted.quantization
+    assert converted.opset.startswith("21 -> 17") and "int4/uint4 weights widened" in converted.quantization
     assert converted.ops_after["QLinearConv"] >= 2
     summary = load_engine_file_summary(converted.output)
     assert not any(t.dtype == TensorProto.INT4 for t in summary.tensors)

@@ -143,7 +143,9 @@ class PlanBuilder {
     const bool small = [&] {
       for (size_t o = 0; o < node.outputs.size(); ++o) {
         const DType d = ictx.output_dtype(o);
-        if (out_numel[o] > kMaxFoldElements || (d != DType::kInt64 && d != DType::kInt32)) return false;
+        // bool too: the conditions of shape arithmetic (an expanded Attention picks a head count by Where)
+        if (out_numel[o] > kMaxFoldElements || (d != DType::kInt64 && d != DType::kInt32 && d != DType::kBool))
+          return false;
       }
       return true;
     }();

@@ -34,6 +34,7 @@ OpDef compare_def(const char* type, KernelFn fn) {
       .outputs(1)
       .layout(LayoutPolicy::kAgnostic)
       .infer(infer_compare)
+      .foldable()
       .kernel(std::move(fn));
 }
 

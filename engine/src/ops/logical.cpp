@@ -25,6 +25,7 @@ OpDef logic_def(const char* type, KernelFn fn) {
       .outputs(1)
       .layout(LayoutPolicy::kAgnostic)
       .infer(infer_logic)
+      .foldable()
       .kernel(std::move(fn));
 }
 
@@ -47,5 +48,5 @@ DEFINE_OP(Or) { return logic_def("Or", logic_kernel<Or>); }
 DEFINE_OP(Xor) { return logic_def("Xor", logic_kernel<Xor>); }
 DEFINE_OP(Not) {
   return OpDef("Not").dtypes({DType::kBool}).inputs(1).outputs(1).layout(LayoutPolicy::kAgnostic)
-      .infer(infer_not).kernel(not_kernel);
+      .infer(infer_not).foldable().kernel(not_kernel);
 }

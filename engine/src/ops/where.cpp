@@ -50,5 +50,6 @@ DEFINE_OP(Where) {
       .outputs(1)
       .layout(LayoutPolicy::kAgnostic)
       .infer(infer_where)
+      .foldable()
       .kernel(where_kernel);
 }

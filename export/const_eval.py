@@ -116,6 +116,20 @@ for _name, _fn in {
     EVALUATORS.add(_name, _binary(_fn))
 
 
+@_op("Mod")
+def _mod(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    # fmod=0 (integers only in ONNX): the sign of the divisor, as NumPy's mod; fmod=1: the dividend's, as C
+    a, b = x[0], x[1]
+    if np.issubdtype(b.dtype, np.integer) and not np.all(b):
+        raise ZeroDivisionError("Mod by zero")
+    out = np.fmod(a, b) if attrs.get("fmod", 0) else np.mod(a, b)
+    return [_same_dtype(np.asarray(out), a)]
+
+
+for _name, _fn in {"And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor}.items():
+    EVALUATORS.add(_name, lambda x, _a, f=_fn: [np.asarray(f(x[0], x[1]))])
+
+
 def _compare(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Evaluator:
     return lambda x, _a: [np.asarray(fn(x[0], x[1]))]
 

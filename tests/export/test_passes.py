@@ -433,3 +433,25 @@ def test_reshape_target_from_another_tensor_is_not_rewritten():
     model = make_model(nodes, [tensor_in("x", ["n", 6]), tensor_in("z", ["m", 6])], [tensor_in("y", ["m", 6])])
     graph, _ = optimize(model)
     assert graph.op_counts() == {"Shape": 1, "Reshape": 1}
+
+
+@pytest.mark.parametrize("fmod, want", [(0, [1, -2, 3, -2]), (1, [1, 1, -2, -2])])
+def test_mod_and_logic_of_constants_fold(fmod, want):
+    # torch's attention exports compute slice bounds with Mod of constants; unfolded, the slice length (and the
+    # rank of everything after it) stays unknown and the file cannot be written
+    a, b = np.asarray([7, 7, -7, -7], np.int64), np.asarray([3, -3, 5, -5], np.int64)
+    nodes = [helper.make_node("Mod", ["a", "b"], ["m"], fmod=fmod),
+             helper.make_node("Greater", ["m", "zero"], ["pos"]),
+             helper.make_node("And", ["pos", "pos"], ["both"]),
+             helper.make_node("Cast", ["both"], ["flag"], to=I64),
+             helper.make_node("Add", ["m", "flag"], ["s"]),
+             helper.make_node("Cast", ["s"], ["sf"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["x", "sf"], ["y"])]
+    model = make_model(nodes, [tensor_in("x", [4])], [tensor_in("y", [4])],
+                       [init("a", a), init("b", b), init("zero", np.zeros(1, np.int64))])
+    graph, _ = optimize(model, ["constant_folding", "dead_node_elimination"])
+    assert graph.op_counts() == {"Add": 1}
+    x = _x(4)
+    expect = x + (np.asarray(want) + (np.asarray(want) > 0)).astype(np.float32)
+    np.testing.assert_allclose(run(model, {"x": x})[0], expect, rtol=1e-6)
+    assert_same(model, graph, {"x": x})

@@ -515,12 +515,17 @@ def _expand_node(node: NodeProto, version: int, ctx: _Context, supported: Collec
     body = _expand(node, fn_body, defs.get_schema(node.op_type, version, node.domain), ctx)
     if not body:
         return [node]
-    rewrites.expanded[node.op_type] += 1
     inner_version = default_opset_of(fn_body) or version
+    inner = Rewrites()
     out: list[NodeProto] = []
     for n in body:
         versions[n.name] = inner_version
-        out.extend(_expand_node(n, inner_version, ctx, supported, rewrites, versions, depth + 1))
+        out.extend(_expand_node(n, inner_version, ctx, supported, inner, versions, depth + 1))
+    if any(n.op_type not in supported and n.op_type != "Constant" for n in out):
+        # the body needs an op the engine lacks too: the support check should name the op the model uses
+        return [node]
+    rewrites.expanded.update(inner.expanded)
+    rewrites.expanded[node.op_type] += 1
     return out
 
 

@@ -61,6 +61,7 @@ class MemoryInfo:
     arena_bytes: int  # activation arena of the most recent plan
     naive_activation_bytes: int  # the same activations without buffer reuse
     weights_bytes: int
+    live_peak_bytes: int  # most activation bytes alive at one step: no arena can be smaller
 
 
 def _tensor_info(raw: tuple[str, list[int], list[str], str]) -> TensorInfo:

@@ -134,7 +134,7 @@ NB_MODULE(_engine, m) {
       .def("reset_profile", &slim::Session::reset_profile)
       .def_prop_ro("memory", [](const slim::Session& s) {
         const slim::MemoryInfo mi = s.memory();
-        return nb::make_tuple(mi.arena_bytes, mi.naive_activation_bytes, mi.weights_bytes);
+        return nb::make_tuple(mi.arena_bytes, mi.naive_activation_bytes, mi.weights_bytes, mi.live_peak_bytes);
       });
 
   m.attr("MAX_THREADS") = slim::kMaxThreads;

@@ -83,9 +83,10 @@ TEST(hardening_memory_cap_refuses_at_plan_time) {
   CHECK_THROWS(s.run({{"x", {big.data(), slim::DType::kFloat32, {64, 2, 4, 4}}}}),
                "node 'conv' (Conv): output 0 'h' [64, 3, 4, 4] needs 12288 bytes (12.0 KiB), more than "
                "max_memory_bytes = 4096 bytes");
-  const auto mid = zeros(8 * 2 * 16);
-  // Each tensor fits, the plan does not: the whole amount is reported.
-  CHECK_THROWS(s.run({{"x", {mid.data(), slim::DType::kFloat32, {8, 2, 4, 4}}}}), "model needs");
+  const auto mid = zeros(11 * 2 * 16);
+  // Each tensor fits (2112 bytes), the plan does not (two of them are alive at once): the whole amount is
+  // reported.
+  CHECK_THROWS(s.run({{"x", {mid.data(), slim::DType::kFloat32, {11, 2, 4, 4}}}}), "model needs");
   // The session still serves shapes that fit.
   CHECK(s.run({{"x", {small.data(), slim::DType::kFloat32, {1, 2, 4, 4}}}}).size() == 1);
   o.max_memory_bytes = 100;

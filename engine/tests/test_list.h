@@ -19,6 +19,8 @@
   /* test_planner.cpp */                                          \
   X(planner_reuses_dead_buffers)                                  \
   X(planner_never_overlaps_live_buffers)                          \
+  X(planner_reaches_the_liveness_bound_where_first_use_order_cannot) \
+  X(planner_live_peak_counts_buffers_alive_at_one_step)           \
   /* test_thread_pool.cpp */                                      \
   X(pool_covers_range_exactly_once)                               \
   X(pool_uses_several_threads)                                    \

@@ -66,7 +66,8 @@ class SlimlabRunner(Runner):
     def info(self) -> dict[str, Any]:
         mem = self._sess.memory
         return {"isa": self._sess.isa, "arena_bytes": mem.arena_bytes,
-                "naive_activation_bytes": mem.naive_activation_bytes, "weights_bytes": mem.weights_bytes}
+                "naive_activation_bytes": mem.naive_activation_bytes, "weights_bytes": mem.weights_bytes,
+                "live_peak_bytes": mem.live_peak_bytes}
 
     def close(self) -> None:
         self._sess = None

@@ -1,6 +1,7 @@
 #include "core/memory_planner.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <iterator>
 #include <map>
 #include <numeric>
@@ -57,9 +58,7 @@ class FreeList {
   std::map<size_t, size_t> blocks_;
 };
 
-}  // namespace
-
-MemoryPlan plan_memory(const std::vector<BufferRequest>& requests) {
+MemoryPlan plan_in_order_of_use(const std::vector<BufferRequest>& requests) {
   MemoryPlan plan;
   plan.offsets.assign(requests.size(), 0);
   std::vector<size_t> order(requests.size());
@@ -87,6 +86,75 @@ MemoryPlan plan_memory(const std::vector<BufferRequest>& requests) {
   }
   plan.arena_bytes = arena_end;
   return plan;
+}
+
+MemoryPlan plan_largest_first(const std::vector<BufferRequest>& requests) {
+  MemoryPlan plan;
+  plan.offsets.assign(requests.size(), 0);
+  std::vector<size_t> order;
+  for (size_t i = 0; i < requests.size(); ++i)
+    if (requests[i].bytes > 0) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return align_up(requests[a].bytes) > align_up(requests[b].bytes);
+  });
+  std::vector<size_t> placed;  // by offset, so gaps are found in one pass
+  std::vector<std::pair<size_t, size_t>> busy;  // [begin, end) of placed buffers alive with the current one
+  for (size_t idx : order) {
+    const BufferRequest& r = requests[idx];
+    const size_t size = align_up(r.bytes);
+    busy.clear();
+    for (size_t j : placed) {
+      const BufferRequest& q = requests[j];
+      if (q.first_step <= r.last_step && r.first_step <= q.last_step)
+        busy.emplace_back(plan.offsets[j], plan.offsets[j] + align_up(q.bytes));
+    }
+    std::sort(busy.begin(), busy.end());
+    // the smallest gap that fits (best fit), else the end of the last conflicting buffer
+    size_t best = SIZE_MAX, best_gap = SIZE_MAX, cursor = 0;
+    for (const auto& [b, e] : busy) {
+      if (b > cursor && b - cursor >= size && b - cursor < best_gap) {
+        best = cursor;
+        best_gap = b - cursor;
+      }
+      cursor = std::max(cursor, e);
+    }
+    if (best == SIZE_MAX) best = cursor;
+    plan.offsets[idx] = best;
+    plan.arena_bytes = std::max(plan.arena_bytes, best + size);
+    placed.push_back(idx);
+  }
+  for (const BufferRequest& r : requests) plan.naive_bytes += align_up(r.bytes);
+  return plan;
+}
+
+size_t live_peak(const std::vector<BufferRequest>& requests) {
+  std::map<int, int64_t> delta;  // step -> bytes born minus bytes dead before it
+  for (const BufferRequest& r : requests) {
+    const int64_t size = static_cast<int64_t>(align_up(r.bytes));
+    delta[r.first_step] += size;
+    delta[r.last_step + 1] -= size;
+  }
+  int64_t live = 0, peak = 0;
+  for (const auto& [step, d] : delta) {
+    live += d;
+    peak = std::max(peak, live);
+  }
+  return static_cast<size_t>(peak);
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const std::vector<BufferRequest>& requests) {
+  MemoryPlan a = plan_in_order_of_use(requests);
+  // largest-first is quadratic in the buffers: past a few thousand (never a real model's activations)
+  // planning time would show, and the first placement alone is kept
+  constexpr size_t kMaxForLargestFirst = 4096;
+  if (requests.size() <= kMaxForLargestFirst) {
+    MemoryPlan b = plan_largest_first(requests);
+    if (b.arena_bytes < a.arena_bytes) a = std::move(b);
+  }
+  a.live_peak_bytes = live_peak(requests);
+  return a;
 }
 
 }  // namespace slim

@@ -259,6 +259,7 @@ class PlanBuilder {
     for (size_t k = 0; k < ids.size(); ++k) plan_->slots[ids[k]].offset = mp.offsets[k];
     plan_->arena_bytes = mp.arena_bytes;
     plan_->naive_bytes = mp.naive_bytes;
+    plan_->live_peak_bytes = mp.live_peak_bytes;
     if (max_memory_ == 0) return;
     const size_t needed = mp.arena_bytes + model_.weights_bytes;  // each < 2^42: no overflow
     std::string shapes;

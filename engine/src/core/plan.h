@@ -53,6 +53,7 @@ struct Plan {
   std::vector<int> value_slots;
   size_t arena_bytes = 0;
   size_t naive_bytes = 0;
+  size_t live_peak_bytes = 0;  // liveness lower bound of the arena
   std::vector<std::shared_ptr<void>> owned;  // values folded at plan time
 };
 

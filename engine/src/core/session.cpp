@@ -46,7 +46,7 @@ struct Session::Impl {
 
   std::mutex plan_mu;
   std::list<std::pair<std::vector<int64_t>, std::shared_ptr<const Plan>>> plans;  // most recent first
-  size_t last_arena = 0, last_naive = 0;
+  size_t last_arena = 0, last_naive = 0, last_live_peak = 0;
 
   std::mutex arena_mu;
   std::vector<std::pair<size_t, std::shared_ptr<void>>> spare_arenas;
@@ -257,6 +257,7 @@ struct Session::Impl {
   void remember_memory(const Plan& p) {
     last_arena = p.arena_bytes;
     last_naive = p.naive_bytes;
+    last_live_peak = p.live_peak_bytes;
   }
 
   std::shared_ptr<void> take_arena(size_t bytes) {
@@ -418,7 +419,7 @@ void Session::reset_profile() {
 
 MemoryInfo Session::memory() const {
   std::lock_guard<std::mutex> lk(impl_->plan_mu);
-  return {impl_->last_arena, impl_->last_naive, impl_->model.weights_bytes};
+  return {impl_->last_arena, impl_->last_naive, impl_->model.weights_bytes, impl_->last_live_peak};
 }
 
 std::string Session::isa() const { return isa_name(impl_->isa); }

@@ -358,34 +358,6 @@ Model parse(std::shared_ptr<const void> backing, size_t size) {
 
 }  // namespace
 
-// Slicing-by-8 (Intel's table method): eight bytes per step instead of one,
-// so checking a large weights section costs a fraction of reading it.
-uint32_t crc32(const void* data, size_t size) {
-  static const auto tables = [] {
-    std::array<std::array<uint32_t, 256>, 8> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; ++i)
-      for (size_t k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
-    return t;
-  }();
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  uint32_t c = 0xFFFFFFFFu;
-  for (; size >= 8; size -= 8, p += 8) {
-    uint32_t lo, hi;
-    std::memcpy(&lo, p, 4);  // little-endian hosts only, like the rest of the reader
-    std::memcpy(&hi, p + 4, 4);
-    lo ^= c;
-    c = tables[7][lo & 0xFF] ^ tables[6][(lo >> 8) & 0xFF] ^ tables[5][(lo >> 16) & 0xFF] ^ tables[4][lo >> 24] ^
-        tables[3][hi & 0xFF] ^ tables[2][(hi >> 8) & 0xFF] ^ tables[1][(hi >> 16) & 0xFF] ^ tables[0][hi >> 24];
-  }
-  for (; size > 0; --size, ++p) c = tables[0][(c ^ *p) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
-
 Model load_model_bytes(const void* data, size_t size) {
   auto buf = aligned_buffer(size);
   if (size > 0) std::memcpy(buf.get(), data, size);

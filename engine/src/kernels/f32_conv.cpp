@@ -260,6 +260,12 @@ void conv2d_pack_weights(const F32GemmKernel& k, const Conv2dShape& s, const flo
   check_not_null("conv2d_pack_weights", "packed", packed);
   const GroupGemm gg = group_gemm(k, s);
   const int64_t taps = s.kernel_h * s.kernel_w;
+  if (taps == 1) {
+    // [out, in] is already B transposed: packed straight from the weights, no reordered copy
+    for (int64_t g = 0; g < s.groups; ++g)
+      pack_b_transposed(k, gg.k, gg.out_c, w_oihw + g * gg.out_c * gg.in_c, gg.k, packed + g * gg.packed_floats);
+    return;
+  }
   // Reorder one group's OIHW weights to [out, (kh, kw, in)] = B transposed,
   // matching im2col's column order, then pack that.
   std::vector<float> bt(static_cast<size_t>(gg.out_c * gg.k));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned.h"
 #include "ops/common.h"
 #include "ops/conv_geometry.h"
 #include "ops/fused_activation.h"
@@ -23,7 +24,7 @@ struct ConvState {
   const kernels::F32GemmKernel* gemm = nullptr;      // dense and grouped
   const kernels::F32DwconvKernel* dwconv = nullptr;  // depthwise
   const kernels::F32VactKernel* vact = nullptr;      // set: Winograd F(2x2, 3x3), its activation pass
-  std::vector<float> packed;                         // weights packed for the chosen variant
+  PackedBuffer<float> packed;                        // weights packed for the chosen variant
   // With a channel scale (input 3, see below): the 1x1 weights as [out_c][in_c], to rescale per image.
   std::vector<float> weights_oc;
 };

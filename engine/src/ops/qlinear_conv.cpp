@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned.h"
 #include "ops/conv_geometry.h"
 #include "ops/qlinear_common.h"
 
@@ -26,7 +27,7 @@ struct QConvState {
   AutoPad auto_pad = AutoPad::kNotSet;
   const kernels::Q8GemmKernel* gemm = nullptr;      // dense and grouped
   const kernels::Q8DwconvKernel* dwconv = nullptr;  // depthwise
-  std::vector<int8_t> packed;                       // weights packed for the chosen variant
+  PackedBuffer<int8_t> packed;                      // weights packed for the chosen variant
   std::vector<int32_t> bias;                        // B[n] - x_zp * sum_k w[k, n]
   std::vector<float> multiplier;                    // (x_scale * w_scale[n]) / y_scale, out_c values
   uint8_t x_zp = 0;

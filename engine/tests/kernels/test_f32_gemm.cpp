@@ -122,19 +122,24 @@ KERNEL_TEST(F32Gemm, sgemm_unpacked_matches_reference) {
 }
 
 KERNEL_TEST(F32Gemm, pack_b_transposed_equals_pack_b) {
+  // Shapes across the transposing packer's 16-k blocks and 4 x 4 register tiles, with remainders in both
+  // directions and a leading dimension past K.
   std::mt19937 rng(7);
-  const int64_t K = 19, N = 37;
-  const std::vector<float> B = random_floats(rng, K * N);
-  std::vector<float> Bt(static_cast<size_t>(K * N));
-  for (int64_t k = 0; k < K; ++k) {
-    for (int64_t n = 0; n < N; ++n) Bt[static_cast<size_t>(n * K + k)] = B[static_cast<size_t>(k * N + n)];
+  const int64_t shapes[][3] = {{19, 37, 19}, {64, 96, 64}, {3, 5, 3}, {33, 18, 40}, {1, 1, 1}};
+  for (const auto& sh : shapes) {
+    const int64_t K = sh[0], N = sh[1], ld = sh[2];
+    const std::vector<float> B = random_floats(rng, K * N);
+    std::vector<float> Bt(static_cast<size_t>(ld * N), -7.0f);
+    for (int64_t k = 0; k < K; ++k) {
+      for (int64_t n = 0; n < N; ++n) Bt[static_cast<size_t>(n * ld + k)] = B[static_cast<size_t>(k * N + n)];
+    }
+    const size_t size = static_cast<size_t>(packed_b_floats(kernel, K, N));
+    EXPECT_TRUE(size % static_cast<size_t>(kernel.tile_cols) == 0, "packed size not whole panels");
+    std::vector<float> p1(size, 1.0f), p2(size, 2.0f);
+    pack_b(kernel, K, N, B.data(), N, p1.data());
+    pack_b_transposed(kernel, K, N, Bt.data(), ld, p2.data());
+    EXPECT_TRUE(p1 == p2, "pack_b and pack_b_transposed disagree");
   }
-  const size_t size = static_cast<size_t>(packed_b_floats(kernel, K, N));
-  EXPECT_TRUE(size % static_cast<size_t>(kernel.tile_cols) == 0, "packed size not whole panels");
-  std::vector<float> p1(size, 1.0f), p2(size, 2.0f);
-  pack_b(kernel, K, N, B.data(), N, p1.data());
-  pack_b_transposed(kernel, K, N, Bt.data(), K, p2.data());
-  EXPECT_TRUE(p1 == p2, "pack_b and pack_b_transposed disagree");
 }
 
 KERNEL_TEST(F32Gemm, sgemm_rejects_bad_arguments) {

@@ -31,7 +31,7 @@ MAX_THREADS: int = _engine.MAX_THREADS
 DEFAULT_MAX_MEMORY_BYTES: int = _engine.DEFAULT_MAX_MEMORY_BYTES
 
 __all__ = ["DEFAULT_MAX_MEMORY_BYTES", "MAX_THREADS", "EngineError", "MemoryInfo", "OpTiming", "Session",
-           "TensorInfo", "available_isas", "supported_ops", "__version__"]
+           "TensorInfo", "PeakInfo", "available_isas", "measure_fma_peak", "supported_ops", "__version__"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,24 @@ class Session:
 def supported_ops() -> dict[str, list[str]]:
     """Op type -> supported dtype names, generated from the engine's op registry."""
     return {k: list(v) for k, v in _engine.supported_ops().items()}
+
+
+@dataclass(frozen=True)
+class PeakInfo:
+    isa: str
+    threads: int
+    gflops: float
+
+
+def measure_fma_peak(threads: int = 1, seconds: float = 0.3) -> PeakInfo:
+    """This machine's f32 FMA peak in GFLOP/s, measured now on ``threads`` threads at the best ISA the CPU has
+    (register-only FMA chains, best timing over ``seconds``): the denominator of fraction-of-peak figures."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise EngineError(f"threads must be an int in 1..{MAX_THREADS}, got {threads!r}")
+    if not 0 < seconds <= 60:
+        raise EngineError(f"seconds must be in (0, 60], got {seconds!r}")
+    isa, n, gflops = _engine.measure_fma_peak(threads, float(seconds))
+    return PeakInfo(isa, n, gflops)
 
 
 def available_isas() -> list[str]:

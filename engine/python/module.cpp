@@ -141,5 +141,15 @@ NB_MODULE(_engine, m) {
   m.attr("DEFAULT_MAX_MEMORY_BYTES") = slim::Options().max_memory_bytes;
   m.def("supported_ops", &slim::supported_ops);
   m.def("available_isas", &slim::available_isas);
+  m.def(
+      "measure_fma_peak",
+      [](int threads, double seconds) {
+        const slim::PeakInfo p = [&] {
+          nb::gil_scoped_release release;  // seconds of pure compute
+          return slim::measure_fma_peak(threads, seconds);
+        }();
+        return nb::make_tuple(p.isa, p.threads, p.gflops);
+      },
+      nb::arg("threads") = 1, nb::arg("seconds") = 0.3);
   m.attr("__version__") = slim::version();
 }

@@ -140,6 +140,17 @@ class Session {
 };
 
 std::vector<std::string> available_isas();  // on this CPU, lowest first
+
+// The f32 FMA peak of this machine, measured (register-only FMA chains at the
+// best ISA the CPU has, on `threads` threads at once, best timing over
+// `seconds`): the denominator of "fraction of peak" figures.
+struct PeakInfo {
+  std::string isa;
+  int threads = 1;
+  double gflops = 0.0;
+  float checksum = 0.0f;  // keeps the measured loop observable
+};
+PeakInfo measure_fma_peak(int threads = 1, double seconds = 0.3);
 std::map<std::string, std::vector<std::string>> supported_ops();  // op type -> dtype names
 const char* version();
 

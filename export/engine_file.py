@@ -11,15 +11,15 @@ import io
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from export.atomic import write_atomically
-from export.ir import Graph, dtype_name, numpy_of_dtype
+from export.ir import Graph, Node, Value, dtype_name, numpy_of_dtype
 
 MAGIC = b"SLIMLAB\0"
 VERSION = (1, 0)
@@ -92,6 +92,12 @@ def _attr(out: _Out, name: str, value: Any, node_name: str) -> None:
     elif isinstance(value, str):
         out.pack("B", ATTR_STRING)
         out.str(value, f"attribute {name}")
+    elif isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        # FORMAT.md has no list-of-strings type: the names (LSTM/GRU/RNN `activations`) are joined with ','
+        if any("," in v or not v for v in value):
+            raise EngineFileError(f"node '{node_name}': attribute '{name}' has an empty name or one with ','")
+        out.pack("B", ATTR_STRING)
+        out.str(",".join(value), f"attribute {name}")
     elif isinstance(value, list | tuple) and all(isinstance(v, int | np.integer) for v in value) and value:
         out.pack(f"BI{len(value)}q", ATTR_INTS, len(value), *(int(v) for v in value))
     elif isinstance(value, list | tuple) and all(isinstance(v, float | int | np.number) for v in value):
@@ -111,10 +117,56 @@ def _ordered_tensors(graph: Graph) -> list[str]:
     return [*graph.inputs, *consts, *produced]
 
 
+# Ranks of the outputs of ops whose omitted outputs may precede a used one (LSTM's Y omitted, Y_h read):
+# the file has no "omitted" marker for outputs, so such an output is written as an unread tensor.
+_OUTPUT_RANKS = {"LSTM": (4, 3, 3), "GRU": (4, 3), "RNN": (4, 3)}
+
+
+def _name_omitted_outputs(graph: Graph) -> Graph:
+    """A copy of ``graph`` where an omitted output before a used one of a recurrent op is an unread tensor."""
+    if not any(n.op_type in _OUTPUT_RANKS and "" in n.outputs[:-1] for n in graph.nodes):
+        return graph
+    values = dict(graph.values)
+    nodes = []
+    for n in graph.nodes:
+        outs = list(n.outputs)
+        while outs and not outs[-1]:
+            outs.pop()
+        if n.op_type in _OUTPUT_RANKS and "" in outs:
+            dtype = graph.values[n.inputs[0]].dtype
+            for k, o in enumerate(outs):
+                if o:
+                    continue
+                name = f"{n.name}:unused_output{k}"
+                while name in values:
+                    name += "_"
+                values[name] = Value(name, dtype, [None] * _OUTPUT_RANKS[n.op_type][k])
+                outs[k] = name
+            n = replace(n, outputs=outs)
+        nodes.append(n)
+    return replace(graph, values=values, nodes=nodes)
+
+
+def _engine_attrs(node: Node) -> dict[str, Any]:
+    """The node's attributes as FORMAT.md encodes them: ConstantOfShape's one-element tensor `value` becomes a
+    scalar `value` plus `dtype` (a graph with a dynamic batch keeps the ConstantOfShape of an RNN's zero state)."""
+    value = node.attrs.get("value")
+    if node.op_type != "ConstantOfShape" or not isinstance(value, np.ndarray):
+        return node.attrs
+    if value.size != 1:
+        raise EngineFileError(f"node '{node.name}': ConstantOfShape 'value' must have one element, got {value.size}")
+    attrs = dict(node.attrs)
+    scalar = value.reshape(-1)[0]
+    attrs["value"] = int(scalar) if value.dtype.kind in "biu" else float(scalar)
+    attrs["dtype"] = int(helper.np_dtype_to_tensor_dtype(value.dtype))
+    return attrs
+
+
 def serialize(graph: Graph, weights: str = "fp32", meta: dict[str, str] | None = None) -> bytes:
     """The engine file bytes for ``graph`` (optimized, topologically sorted)."""
     if weights not in ("fp32", "fp16"):
         raise EngineFileError(f"weights must be 'fp32' or 'fp16', got '{weights}'")
+    graph = _name_omitted_outputs(graph)
     names = _ordered_tensors(graph)
     index = {n: i for i, n in enumerate(names)}
     for o in graph.outputs:
@@ -166,9 +218,10 @@ def serialize(graph: Graph, weights: str = "fp32", meta: dict[str, str] | None =
             if "" in outs:
                 raise EngineFileError(f"node '{n.name}' has an omitted output in the middle of its outputs")
         g.pack(f"I{len(outs)}I", len(outs), *(index[o] for o in outs))
-        g.pack("I", len(n.attrs))
-        for key in sorted(n.attrs):
-            _attr(g, key, n.attrs[key], n.name)
+        attrs = _engine_attrs(n)
+        g.pack("I", len(attrs))
+        for key in sorted(attrs):
+            _attr(g, key, attrs[key], n.name)
     meta = dict(meta or {})
     g.pack("I", len(meta))
     for k in sorted(meta):

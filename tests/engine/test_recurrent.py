@@ -46,7 +46,9 @@ def cell_case(op: str, *, seq: int = 5, batch: int = 2, inp: int = 6, hidden: in
     x = rnd(seq, batch, inp)
     feeds: dict[str, np.ndarray] = {"x": x if layout == 0 else np.ascontiguousarray(x.transpose(1, 0, 2))}
     inits: dict[str, np.ndarray] = {}
-    weights = {"W": rnd(dirs, g * hidden, inp, scale=0.4), "R": rnd(dirs, g * hidden, hidden, scale=0.4)}
+    # wide layers get smaller weights: sums of hundreds of terms would otherwise cancel down to rounding noise
+    w_scale = min(0.4, 2.0 / np.sqrt(hidden))
+    weights = {"W": rnd(dirs, g * hidden, inp, scale=0.4), "R": rnd(dirs, g * hidden, hidden, scale=w_scale)}
     if bias:
         weights["B"] = rnd(dirs, 2 * g * hidden, scale=0.3)
     if peep:
@@ -123,6 +125,15 @@ CASES = {
                                   **act_attrs(["HardSigmoid", "Softsign", "ScaledTanh", "Sigmoid", "Relu", "Tanh"])}),
     "lstm_weights_as_inputs": ("LSTM", {"weights_as_inputs": True, "peep": True, "direction": "bidirectional"}),
     "lstm_wide": ("LSTM", {"hidden": 40, "inp": 17, "batch": 1, "seq": 7}),
+    # hidden 32: the gate activations run in the recurrent GEMM's epilogue (3 * hidden on a panel boundary)
+    "lstm_fused_gates": ("LSTM", {"hidden": 32, "batch": 3, "seq_lens": [4, 5, 2], "init_h": True, "init_c": True}),
+    "lstm_fused_reverse_ragged": ("LSTM", {"hidden": 32, "batch": 3, "seq_lens": [4, 5, 2], "direction": "reverse"}),
+    "lstm_fused_input_forget": ("LSTM", {"hidden": 32, "input_forget": 1, "direction": "bidirectional"}),
+    # a product large enough that two threads split its columns every step
+    "lstm_split_columns": ("LSTM", {"hidden": 256, "inp": 8, "batch": 1, "seq": 3, "init_h": True}),
+    "gru_split_columns": ("GRU", {"hidden": 320, "inp": 8, "batch": 1, "seq": 3, "linear_before_reset": 1}),
+    "gru_split_columns_lbr0": ("GRU", {"hidden": 320, "inp": 8, "batch": 1, "seq": 3, "direction": "reverse"}),
+    "rnn_split_columns": ("RNN", {"hidden": 512, "inp": 8, "batch": 1, "seq": 3}),
     # GRU
     "gru_forward": ("GRU", {}),
     "gru_lbr": ("GRU", {"linear_before_reset": 1, "init_h": True}),

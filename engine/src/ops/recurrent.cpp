@@ -366,22 +366,51 @@ std::shared_ptr<void> prepare_recurrent(PrepareContext& c, Cell cell) {
   return st;
 }
 
-// Scratch of one direction.
-struct DirBuffers {
-  std::vector<float> gates, h, c, tmp, hr;
+// The activation the GEMM epilogue can apply for `a` (the kernels library's own functions), or none.
+bool epilogue_act(const Act& a, kernels::Activation* out) {
+  switch (a.fn) {
+    case ActFn::kRelu: *out = kernels::Activation::relu(); return true;
+    case ActFn::kTanh: *out = kernels::Activation::tanh(); return true;
+    case ActFn::kSigmoid: *out = kernels::Activation::sigmoid(); return true;
+    case ActFn::kLeakyRelu: *out = kernels::Activation::leaky_relu(a.alpha); return true;
+    case ActFn::kHardSigmoid: *out = kernels::Activation::hard_sigmoid(a.alpha, a.beta); return true;
+    default: return false;
+  }
+}
+
+// out[rows 0..m) += A * packed over N columns, the activation act0 applied in the epilogue to the
+// columns before `split` and act1 to the rest (split: a multiple of the panel width, or N). With
+// `threads`, the columns are shared by the pool at panel boundaries.
+struct RecProduct {
+  const kernels::F32GemmKernel* k = nullptr;
+  int64_t K = 0, N = 0, split = 0;
+  const float* packed = nullptr;
+  kernels::Epilogue ep0, ep1;
 };
 
-// out = A[rows 0..m) * packed + epilogue, optionally with the columns split over the threads.
-void rec_gemm(const KernelContext& ctx, const kernels::F32GemmKernel& k, bool split, int64_t K, int64_t N,
-              const float* a, int64_t lda, const float* packed, float* out, int64_t ldc, const kernels::Epilogue& ep,
-              int64_t m) {
-  if (split) {
-    split_gemm_cols(ctx, k, N, [&](kernels::Range cols) {
-      kernels::sgemm_packed(k, K, N, a, lda, packed, out, ldc, ep, {0, m}, cols);
-    });
-  } else {
-    kernels::sgemm_packed(k, K, N, a, lda, packed, out, ldc, ep, {0, m}, {0, N});
-  }
+void rec_gemm(const KernelContext& ctx, const RecProduct& rp, bool threads, const float* a, int64_t lda, float* out,
+              int64_t ldc, int64_t m) {
+  auto run = [&](kernels::Range cols) {
+    if (cols.begin < rp.split)
+      kernels::sgemm_packed(*rp.k, rp.K, rp.N, a, lda, rp.packed, out, ldc, rp.ep0, {0, m},
+                            {cols.begin, std::min(cols.end, rp.split)});
+    if (cols.end > rp.split)
+      kernels::sgemm_packed(*rp.k, rp.K, rp.N, a, lda, rp.packed, out, ldc, rp.ep1, {0, m},
+                            {std::max(cols.begin, rp.split), cols.end});
+  };
+  if (threads) split_gemm_cols(ctx, *rp.k, rp.N, run);
+  else run({0, rp.N});
+}
+
+RecProduct product(const kernels::F32GemmKernel& k, int64_t K, int64_t N, const std::vector<float>& packed) {
+  RecProduct rp;
+  rp.k = &k;
+  rp.K = K;
+  rp.N = N;
+  rp.split = N;
+  rp.packed = packed.data();
+  rp.ep0.accumulate = rp.ep1.accumulate = true;
+  return rp;
 }
 
 void recurrent_kernel(const KernelContext& ctx) {
@@ -452,116 +481,130 @@ void recurrent_kernel(const KernelContext& ctx) {
   const int threads = ctx.pool.threads();
   const bool dirs_parallel = p.dirs == 2 && threads >= 2;
   // A recurrent product below ~64K multiply-adds is faster on one thread than split and joined every step.
-  const bool split_cols = !dirs_parallel && threads >= 2 && batch * gh * hid >= (int64_t(1) << 16) &&
+  const bool split_cols = !dirs_parallel && threads >= 2 && batch * gh * hid >= (int64_t(1) << 18) &&
                           gh >= 2 * gemm.tile_cols;
 
   auto run_direction = [&](int d) {
     const bool backward = p.reverse || d == 1;
     const Act* acts = p.acts.data() + d * act_count(p.cell);
-    DirBuffers buf;
-    buf.gates.assign(static_cast<size_t>(batch * gh), 0.0f);
-    buf.h.assign(static_cast<size_t>(batch * hid), 0.0f);
-    buf.tmp.assign(static_cast<size_t>(batch * hid), 0.0f);
-    if (p.cell == Cell::kLstm) buf.c.assign(static_cast<size_t>(batch * hid), 0.0f);
-    if (p.cell == Cell::kGru) buf.hr.assign(static_cast<size_t>(batch * hid), 0.0f);
+    // The step's gate rows are updated in place in xw unless the sequences of a backward pass end at
+    // different steps (their rows of one step are then not one stride apart): those are gathered.
+    const bool gather = backward && ragged;
+    std::vector<float> gathered(gather ? static_cast<size_t>(batch * gh) : 0);
+    std::vector<float> h(static_cast<size_t>(batch * hid), 0.0f), tmp(h.size()), c, hr;
+    if (p.cell == Cell::kLstm) c.assign(h.size(), 0.0f);
+    if (p.cell == Cell::kGru) hr.assign(h.size(), 0.0f);
     for (int64_t b = 0; b < batch; ++b) {
-      if (has(kInitH))
-        std::memcpy(&buf.h[b * hid], in[kInitH]->ptr<const float>() + state_off(d, b), hid * sizeof(float));
+      if (has(kInitH)) std::memcpy(&h[b * hid], in[kInitH]->ptr<const float>() + state_off(d, b), hid * sizeof(float));
       if (p.cell == Cell::kLstm && has(kInitC))
-        std::memcpy(&buf.c[b * hid], in[kInitC]->ptr<const float>() + state_off(d, b), hid * sizeof(float));
+        std::memcpy(&c[b * hid], in[kInitC]->ptr<const float>() + state_off(d, b), hid * sizeof(float));
     }
-    const float* xw_d = xw.data() + d * gh;
+    float* xw_d = xw.data() + d * gh;
     const std::vector<float>& peep = wt->peep[d];
-    kernels::Epilogue acc;
-    acc.accumulate = true;
     const bool clip = p.has_clip;
     const float cl = p.clip;
+    const int64_t nr = gemm.tile_cols;
+
+    // The recurrent products, with the gate activations in their epilogue where nothing comes between
+    // the sum and the activation (no clip, no peephole) and the kernels library has the function.
+    kernels::Activation a0, a1;
+    const bool fuse0 = !clip && epilogue_act(acts[0], &a0);
+    const bool fuse1 = !clip && act_count(p.cell) > 1 && epilogue_act(acts[1], &a1);
+    bool fused_f = false, fused_g = false;  // f (RNN/GRU z, r/LSTM i, o, f) and g (LSTM c/GRU h) done in the GEMM
+    RecProduct rec, rec_h;
+    if (p.cell == Cell::kGru) {
+      rec = product(gemm, hid, 2 * hid, wt->rec[d]);
+      if (fuse0) rec.ep0.act = a0, fused_f = true;
+      rec_h = product(gemm, hid, hid, wt->rec_h[d]);
+      if (p.linear_before_reset) {
+        rec_h.ep0.accumulate = false;
+        rec_h.ep0.bias = wt->rec_h_bias[d].data();
+      } else if (fuse1) {
+        rec_h.ep0.act = a1, fused_g = true;
+      }
+    } else {
+      rec = product(gemm, hid, gh, wt->rec[d]);
+      if (p.cell == Cell::kRnn && fuse0) rec.ep0.act = a0, fused_f = true;
+      if (p.cell == Cell::kLstm && peep.empty() && fuse0 && fuse1 && (3 * hid) % nr == 0) {
+        rec.split = 3 * hid;
+        rec.ep0.act = a0;
+        rec.ep1.act = a1;
+        fused_f = fused_g = true;
+      }
+    }
 
     for (int64_t s = 0; s < max_len; ++s) {
-      // Gate rows of this step: the input projection of each sequence's current position.
-      for (int64_t b = 0; b < batch; ++b) {
-        if (s >= lens[b]) continue;
-        const int64_t t = backward ? lens[b] - 1 - s : s;
-        std::memcpy(&buf.gates[b * gh], xw_d + xw_row(t, b) * nt, gh * sizeof(float));
-      }
-      if (p.cell == Cell::kGru) {
-        rec_gemm(ctx, gemm, split_cols, hid, 2 * hid, buf.h.data(), hid, wt->rec[d].data(), buf.gates.data(), gh,
-                 acc, batch);
-        if (p.linear_before_reset) {
-          kernels::Epilogue ep;
-          ep.bias = wt->rec_h_bias[d].data();
-          rec_gemm(ctx, gemm, split_cols, hid, hid, buf.h.data(), hid, wt->rec_h[d].data(), buf.hr.data(), hid, ep,
-                   batch);
-        }
+      float* gates;
+      int64_t ldg;
+      if (gather) {
+        for (int64_t b = 0; b < batch; ++b)
+          if (s < lens[b]) std::memcpy(&gathered[b * gh], xw_d + xw_row(lens[b] - 1 - s, b) * nt, gh * sizeof(float));
+        gates = gathered.data();
+        ldg = gh;
       } else {
-        rec_gemm(ctx, gemm, split_cols, hid, gh, buf.h.data(), hid, wt->rec[d].data(), buf.gates.data(), gh, acc,
-                 batch);
+        const int64_t t = backward ? seq - 1 - s : s;
+        gates = xw_d + xw_row(t, 0) * nt;
+        ldg = p.layout == 0 ? nt : seq * nt;
       }
+      auto active = [&](int64_t b) { return s < lens[b]; };
 
+      rec_gemm(ctx, rec, split_cols, h.data(), hid, gates, ldg, batch);
       if (p.cell == Cell::kRnn) {
         for (int64_t b = 0; b < batch; ++b) {
-          if (s >= lens[b]) continue;
-          float* gt = &buf.gates[b * gh];
+          if (!active(b)) continue;
+          float* gt = gates + b * ldg;
           if (clip) clip_inplace(gt, hid, cl);
-          apply_act(acts[0], vact, gt, hid);
-          std::memcpy(&buf.h[b * hid], gt, hid * sizeof(float));
+          if (!fused_f) apply_act(acts[0], vact, gt, hid);
+          std::memcpy(&h[b * hid], gt, hid * sizeof(float));
         }
       } else if (p.cell == Cell::kGru) {
-        // z and r, then the candidate from r
+        if (p.linear_before_reset) rec_gemm(ctx, rec_h, split_cols, h.data(), hid, hr.data(), hid, batch);
         for (int64_t b = 0; b < batch; ++b) {
-          if (s >= lens[b]) continue;
-          float* zr = &buf.gates[b * gh];
-          if (clip) clip_inplace(zr, 2 * hid, cl);
-          apply_act(acts[0], vact, zr, 2 * hid);
-        }
-        if (p.linear_before_reset) {
-          for (int64_t b = 0; b < batch; ++b) {
-            if (s >= lens[b]) continue;
-            float* gt = &buf.gates[b * gh];
-            const float* r = gt + hid;
-            const float* hr = &buf.hr[b * hid];
-            float* hh = gt + 2 * hid;
-            for (int64_t j = 0; j < hid; ++j) hh[j] += r[j] * hr[j];
+          float* zr = gates + b * ldg;
+          if (active(b) && clip) clip_inplace(zr, 2 * hid, cl);
+          if (active(b) && !fused_f) apply_act(acts[0], vact, zr, 2 * hid);
+          const float* r = zr + hid;
+          if (p.linear_before_reset) {
+            if (!active(b)) continue;
+            float* hh = zr + 2 * hid;
+            const float* hrb = &hr[b * hid];
+            for (int64_t j = 0; j < hid; ++j) hh[j] += r[j] * hrb[j];
+          } else {
+            // every row: the product reads all of them (an ended sequence's row is not used after)
+            const float* hb = &h[b * hid];
+            float* rh = &tmp[b * hid];
+            for (int64_t j = 0; j < hid; ++j) rh[j] = r[j] * hb[j];
           }
-        } else {
-          for (int64_t b = 0; b < batch; ++b) {
-            const float* r = &buf.gates[b * gh + hid];
-            const float* h = &buf.h[b * hid];
-            float* rh = &buf.tmp[b * hid];
-            for (int64_t j = 0; j < hid; ++j) rh[j] = r[j] * h[j];
-          }
-          rec_gemm(ctx, gemm, split_cols, hid, hid, buf.tmp.data(), hid, wt->rec_h[d].data(),
-                   buf.gates.data() + 2 * hid, gh, acc, batch);
         }
+        if (!p.linear_before_reset) rec_gemm(ctx, rec_h, split_cols, tmp.data(), hid, gates + 2 * hid, ldg, batch);
         for (int64_t b = 0; b < batch; ++b) {
-          if (s >= lens[b]) continue;
-          float* gt = &buf.gates[b * gh];
-          const float* z = gt;
-          float* hh = gt + 2 * hid;
+          if (!active(b)) continue;
+          const float* z = gates + b * ldg;
+          float* hh = gates + b * ldg + 2 * hid;
           if (clip) clip_inplace(hh, hid, cl);
-          apply_act(acts[1], vact, hh, hid);
-          float* h = &buf.h[b * hid];
-          for (int64_t j = 0; j < hid; ++j) h[j] = (1.0f - z[j]) * hh[j] + z[j] * h[j];
+          if (!fused_g) apply_act(acts[1], vact, hh, hid);
+          float* hb = &h[b * hid];
+          for (int64_t j = 0; j < hid; ++j) hb[j] = (1.0f - z[j]) * hh[j] + z[j] * hb[j];
         }
       } else {
         for (int64_t b = 0; b < batch; ++b) {
-          if (s >= lens[b]) continue;
-          float* gt = &buf.gates[b * gh];
+          if (!active(b)) continue;
+          float* gt = gates + b * ldg;
           float *gi = gt, *go = gt + hid, *gf = gt + 2 * hid, *gc = gt + 3 * hid;
-          float* c = &buf.c[b * hid];
-          float* h = &buf.h[b * hid];
-          float* hc = &buf.tmp[b * hid];
+          float* cb = &c[b * hid];
+          float* hb = &h[b * hid];
+          float* hc = &tmp[b * hid];
           if (peep.empty()) {
             if (clip) clip_inplace(gt, gh, cl);
-            // i, o, f are contiguous: one call for the three sigmoid gates
-            apply_act(acts[0], vact, gi, (p.input_forget ? 2 : 3) * hid);
+            // i, o, f are contiguous: one call for the three gates of activation f
+            if (!fused_f) apply_act(acts[0], vact, gi, (p.input_forget ? 2 : 3) * hid);
           } else {
             const float *pi = peep.data(), *pf = pi + 2 * hid;
-            for (int64_t j = 0; j < hid; ++j) gi[j] += pi[j] * c[j];
+            for (int64_t j = 0; j < hid; ++j) gi[j] += pi[j] * cb[j];
             if (clip) clip_inplace(gi, hid, cl);
             apply_act(acts[0], vact, gi, hid);
             if (!p.input_forget) {
-              for (int64_t j = 0; j < hid; ++j) gf[j] += pf[j] * c[j];
+              for (int64_t j = 0; j < hid; ++j) gf[j] += pf[j] * cb[j];
               if (clip) clip_inplace(gf, hid, cl);
               apply_act(acts[0], vact, gf, hid);
             }
@@ -569,30 +612,30 @@ void recurrent_kernel(const KernelContext& ctx) {
           }
           if (p.input_forget)
             for (int64_t j = 0; j < hid; ++j) gf[j] = 1.0f - gi[j];
-          apply_act(acts[1], vact, gc, hid);
-          for (int64_t j = 0; j < hid; ++j) c[j] = gf[j] * c[j] + gi[j] * gc[j];
+          if (!fused_g) apply_act(acts[1], vact, gc, hid);
+          for (int64_t j = 0; j < hid; ++j) cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
           if (!peep.empty()) {
             const float* po = peep.data() + hid;
-            for (int64_t j = 0; j < hid; ++j) go[j] += po[j] * c[j];
+            for (int64_t j = 0; j < hid; ++j) go[j] += po[j] * cb[j];
             if (clip) clip_inplace(go, hid, cl);
             apply_act(acts[0], vact, go, hid);
           }
-          std::memcpy(hc, c, hid * sizeof(float));
+          std::memcpy(hc, cb, hid * sizeof(float));
           apply_act(acts[2], vact, hc, hid);
-          for (int64_t j = 0; j < hid; ++j) h[j] = go[j] * hc[j];
+          for (int64_t j = 0; j < hid; ++j) hb[j] = go[j] * hc[j];
         }
       }
       if (y != nullptr) {
         for (int64_t b = 0; b < batch; ++b) {
-          if (s >= lens[b]) continue;
+          if (!active(b)) continue;
           const int64_t t = backward ? lens[b] - 1 - s : s;
-          std::memcpy(y + y_off(t, d, b), &buf.h[b * hid], hid * sizeof(float));
+          std::memcpy(y + y_off(t, d, b), &h[b * hid], hid * sizeof(float));
         }
       }
     }
     for (int64_t b = 0; b < batch; ++b) {
-      if (yh != nullptr) std::memcpy(yh + state_off(d, b), &buf.h[b * hid], hid * sizeof(float));
-      if (yc != nullptr) std::memcpy(yc + state_off(d, b), &buf.c[b * hid], hid * sizeof(float));
+      if (yh != nullptr) std::memcpy(yh + state_off(d, b), &h[b * hid], hid * sizeof(float));
+      if (yc != nullptr) std::memcpy(yc + state_off(d, b), &c[b * hid], hid * sizeof(float));
     }
   };
 

@@ -15,6 +15,7 @@ from torch import nn
 
 import engine
 import export
+from export.converter import prepare_graph
 from export.onnx_export import to_onnx
 from tests.engine.onnx_cases import check_against_ort, convert_model, graph_model, ort_run
 
@@ -267,6 +268,8 @@ def test_torch_classifier(kind: str, bidirectional: bool, tmp_path: Path) -> Non
     dst = tmp_path / "m.slm"
     report = export.convert_model(src, dst)
     assert report.ops_after[kind.upper()] == 2
+    # the zero initial state torch builds from the batch size is dropped (recurrent_zero_state)
+    assert report.ops_before["ConstantOfShape"] >= 1 and report.ops_after["ConstantOfShape"] == 0
     onnx_model = onnx.load(src)
     for batch in (2, 3):
         x = rng.standard_normal((batch, 9, 12)).astype(np.float32)
@@ -332,3 +335,20 @@ def test_wrong_activation_count_is_refused(tmp_path: Path) -> None:
     model, _ = cell_case("LSTM", activations=["Sigmoid", "Tanh"])
     with pytest.raises(export.ModelFormatError, match=r"(?s)LSTM.*'activations' has 2 names, expected 3"):
         convert_model(model, tmp_path)
+
+
+def test_zero_state_pass_keeps_a_nonzero_state(tmp_path: Path) -> None:
+    """A ConstantOfShape state of another value stays an input (and the result still matches ONNX Runtime)."""
+    model, feeds = cell_case("GRU", batch=2, hidden=8)
+    shape = helper.make_tensor("shape", T.INT64, [3], [1, 2, 8])
+    for value, kept in ((0.0, False), (0.5, True)):
+        m = onnx.ModelProto()
+        m.CopyFrom(model)
+        m.graph.initializer.append(shape)
+        m.graph.node.insert(0, helper.make_node("ConstantOfShape", ["shape"], ["h0"],
+                                                value=helper.make_tensor("v", T.FLOAT, [1], [value])))
+        m.graph.node[1].input.extend(["", "h0"])
+        graph = prepare_graph(m).graph
+        (node,) = [n for n in graph.nodes if n.op_type == "GRU"]
+        assert (len(node.inputs) > 5 and node.inputs[5] != "") == kept
+        check(m, feeds, tmp_path, optimize=True)

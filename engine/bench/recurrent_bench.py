@@ -38,38 +38,46 @@ class Case:
     inp: int
     hidden: int
     batch: int = 1
+    bidirectional: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.op} 2x{self.hidden} seq{self.seq} in{self.inp} b{self.batch}"
+        bi = " bi" if self.bidirectional else ""
+        return f"{self.op}{bi} 2x{self.hidden} seq{self.seq} in{self.inp} b{self.batch}"
 
 
-CASES = [Case("LSTM", 100, 40, 128), Case("GRU", 100, 40, 128), Case("LSTM", 50, 64, 256), Case("GRU", 50, 64, 256)]
+CASES = [Case("LSTM", 100, 40, 128), Case("GRU", 100, 40, 128), Case("LSTM", 50, 64, 256), Case("GRU", 50, 64, 256),
+         Case("LSTM", 100, 40, 128, bidirectional=True), Case("GRU", 100, 40, 128, bidirectional=True)]
 
 
 def stack_model(c: Case, seed: int = 0) -> onnx.ModelProto:
-    """Two unidirectional layers; layer 2 reads layer 1's Y (squeezed); the output is layer 2's Y_h."""
+    """Two layers; layer 2 reads layer 1's Y as [seq, batch, dirs * hidden]; the output is layer 2's Y_h."""
     rng = np.random.default_rng(seed)
     g = GATES[c.op]
+    dirs = 2 if c.bidirectional else 1
+    direction = "bidirectional" if c.bidirectional else "forward"
     inits, nodes = [], []
     x = "x"
-    for layer, inp in enumerate((c.inp, c.hidden)):
-        w = (rng.standard_normal((1, g * c.hidden, inp)) / np.sqrt(inp)).astype(np.float32)
-        r = (rng.standard_normal((1, g * c.hidden, c.hidden)) / np.sqrt(c.hidden)).astype(np.float32)
-        b = (0.1 * rng.standard_normal((1, 2 * g * c.hidden))).astype(np.float32)
+    for layer, inp in enumerate((c.inp, dirs * c.hidden)):
+        w = (rng.standard_normal((dirs, g * c.hidden, inp)) / np.sqrt(inp)).astype(np.float32)
+        r = (rng.standard_normal((dirs, g * c.hidden, c.hidden)) / np.sqrt(c.hidden)).astype(np.float32)
+        b = (0.1 * rng.standard_normal((dirs, 2 * g * c.hidden))).astype(np.float32)
         names = [f"W{layer}", f"R{layer}", f"B{layer}"]
         inits += [numpy_helper.from_array(a, n) for a, n in zip((w, r, b), names, strict=True)]
         last = layer == 1
         outs = ["", "y_h"] if last else [f"Y{layer}"]
-        nodes.append(helper.make_node(c.op, [x, *names], outs, hidden_size=c.hidden, name=f"{c.op.lower()}{layer}"))
+        nodes.append(helper.make_node(c.op, [x, *names], outs, hidden_size=c.hidden, direction=direction,
+                                      name=f"{c.op.lower()}{layer}"))
         if not last:
-            inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis1"))
-            nodes.append(helper.make_node("Squeeze", [f"Y{layer}", "axis1"], [f"x{layer + 1}"]))
+            # [seq, dirs, batch, hidden] -> [seq, batch, dirs * hidden], as torch exports a stacked layer
+            inits.append(numpy_helper.from_array(np.array([c.seq, c.batch, dirs * c.hidden], np.int64), "shape1"))
+            nodes.append(helper.make_node("Transpose", [f"Y{layer}"], [f"t{layer}"], perm=[0, 2, 1, 3]))
+            nodes.append(helper.make_node("Reshape", [f"t{layer}", "shape1"], [f"x{layer + 1}"]))
             x = f"x{layer + 1}"
     graph = helper.make_graph(
         nodes, c.name.replace(" ", "_"),
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [c.seq, c.batch, c.inp])],
-        [helper.make_tensor_value_info("y_h", TensorProto.FLOAT, [1, c.batch, c.hidden])], inits)
+        [helper.make_tensor_value_info("y_h", TensorProto.FLOAT, [dirs, c.batch, c.hidden])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
@@ -91,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--isa", default=None, help="engine ISA (default: the best this CPU runs)")
+    ap.add_argument("--cases", default="", help="only the cases whose name contains one of these (comma-separated)")
     args = ap.parse_args(argv)
     thread_counts = [int(t) for t in args.threads.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="recurrent_bench_"))
     sessions = []
     for i, c in enumerate(CASES):
+        if args.cases and not any(k in c.name for k in args.cases.split(",")):
+            continue
         model = stack_model(c, seed=i)
         path = tmp / f"case{i}.slm"
         export.convert_model(model, path)
@@ -122,12 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             res[1].append(o_ms)
     isa = sessions[0][2].isa if sessions else "-"
     print(f"engine isa {isa}, onnxruntime {ort.__version__}; {args.rounds} rounds x {args.runs} runs, batch 1")
-    print(f"{'case':34s} {'thr':>3s} {'engine ms (min..max)':>24s} {'ORT ms (min..max)':>24s} {'eng/ORT':>7s} "
+    print(f"{'case':37s} {'thr':>3s} {'engine ms (min..max)':>24s} {'ORT ms (min..max)':>24s} {'eng/ORT':>7s} "
           f"{'max|diff|':>9s}")
     for c, t, _eng, _ref, _x, err in sessions:
         e, o = results[(c.name, t)]
         em, om = statistics.median(e), statistics.median(o)
-        print(f"{c.name:34s} {t:3d} {em:8.3f} ({min(e):6.3f}..{max(e):6.3f}) {om:8.3f} ({min(o):6.3f}..{max(o):6.3f}) "
+        print(f"{c.name:37s} {t:3d} {em:8.3f} ({min(e):6.3f}..{max(e):6.3f}) {om:8.3f} ({min(o):6.3f}..{max(o):6.3f}) "
               f"{em / om:7.2f} {err:9.2e}")
     return 0
 

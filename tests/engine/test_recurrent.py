@@ -131,10 +131,10 @@ CASES = {
     "lstm_fused_reverse_ragged": ("LSTM", {"hidden": 32, "batch": 3, "seq_lens": [4, 5, 2], "direction": "reverse"}),
     "lstm_fused_input_forget": ("LSTM", {"hidden": 32, "input_forget": 1, "direction": "bidirectional"}),
     # a product large enough that two threads split its columns every step
-    "lstm_split_columns": ("LSTM", {"hidden": 256, "inp": 8, "batch": 1, "seq": 3, "init_h": True}),
-    "gru_split_columns": ("GRU", {"hidden": 320, "inp": 8, "batch": 1, "seq": 3, "linear_before_reset": 1}),
-    "gru_split_columns_lbr0": ("GRU", {"hidden": 320, "inp": 8, "batch": 1, "seq": 3, "direction": "reverse"}),
-    "rnn_split_columns": ("RNN", {"hidden": 512, "inp": 8, "batch": 1, "seq": 3}),
+    "lstm_split_columns": ("LSTM", {"hidden": 512, "inp": 8, "batch": 1, "seq": 3, "init_h": True}),
+    "gru_split_columns": ("GRU", {"hidden": 600, "inp": 8, "batch": 1, "seq": 3, "linear_before_reset": 1}),
+    "gru_split_columns_lbr0": ("GRU", {"hidden": 600, "inp": 8, "batch": 1, "seq": 3, "direction": "reverse"}),
+    "rnn_split_columns": ("RNN", {"hidden": 1024, "inp": 8, "batch": 1, "seq": 3}),
     # GRU
     "gru_forward": ("GRU", {}),
     "gru_lbr": ("GRU", {"linear_before_reset": 1, "init_h": True}),

@@ -181,6 +181,9 @@ Params parse_params(const Attributes& a, Cell cell) {
   return p;
 }
 
+// Floats of the input projection a run may hold (1 GiB): a keyword-spotting LSTM needs about 0.2 MiB.
+constexpr int64_t kMaxScratchFloats = int64_t(1) << 28;
+
 // Input indices.
 constexpr size_t kX = 0, kW = 1, kR = 2, kB = 3, kSeqLens = 4, kInitH = 5, kInitC = 6, kP = 7;
 
@@ -457,6 +460,10 @@ void recurrent_kernel(const KernelContext& ctx) {
   // Input projection of every (t, b) row and both directions: X rows are in (t, b) order for
   // layout 0 and (b, t) order for layout 1; xw has the same row order.
   const int64_t rows = seq * batch;
+  // The projection is held whole (gates * num_directions times Y's size), outside the session's arena:
+  // a cap keeps a hostile shape from asking for more than any real layer needs.
+  SLIM_CHECK(rows * nt <= kMaxScratchFloats, owner, ": the input projection of ", rows, " steps x ", nt,
+             " gate columns needs more than ", (kMaxScratchFloats * 4) >> 20, " MiB of scratch");
   std::vector<float> xw(static_cast<size_t>(std::max<int64_t>(1, rows * nt)));
   if (rows > 0) {
     const float* x = in[kX]->ptr<const float>();
@@ -480,8 +487,10 @@ void recurrent_kernel(const KernelContext& ctx) {
 
   const int threads = ctx.pool.threads();
   const bool dirs_parallel = p.dirs == 2 && threads >= 2;
-  // A recurrent product below ~64K multiply-adds is faster on one thread than split and joined every step.
-  const bool split_cols = !dirs_parallel && threads >= 2 && batch * gh * hid >= (int64_t(1) << 18) &&
+  // Splitting a step's product over the threads costs a hand-off and a join per step; below ~1M
+  // multiply-adds (an LSTM of hidden 512 at batch 1) one thread streaming R was as fast on the 2-core
+  // host measured, where a busy neighbour made every join wait (recurrent_bench.py, LSTM 2x256: 2x slower).
+  const bool split_cols = !dirs_parallel && threads >= 2 && batch * gh * hid >= (int64_t(1) << 20) &&
                           gh >= 2 * gemm.tile_cols;
 
   auto run_direction = [&](int d) {

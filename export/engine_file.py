@@ -11,7 +11,7 @@ import io
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -19,7 +19,7 @@ import numpy as np
 from onnx import TensorProto
 
 from export.atomic import write_atomically
-from export.ir import Graph, dtype_name, dtype_of_numpy, numpy_of_dtype
+from export.ir import Graph, Value, dtype_name, dtype_of_numpy, numpy_of_dtype
 
 MAGIC = b"SLIMLAB\0"
 VERSION = (1, 0)
@@ -109,6 +109,12 @@ def _attr(out: _Out, name: str, value: Any, node_name: str) -> None:
     elif isinstance(value, str):
         out.pack("B", ATTR_STRING)
         out.str(value, f"attribute {name}")
+    elif isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        # FORMAT.md has no list-of-strings type: the names (LSTM/GRU/RNN `activations`) are joined with ','
+        if any("," in v or not v for v in value):
+            raise EngineFileError(f"node '{node_name}': attribute '{name}' has an empty name or one with ','")
+        out.pack("B", ATTR_STRING)
+        out.str(",".join(value), f"attribute {name}")
     elif isinstance(value, list | tuple) and all(isinstance(v, int | np.integer) for v in value) and value:
         out.pack(f"BI{len(value)}q", ATTR_INTS, len(value), *(int(v) for v in value))
     elif isinstance(value, list | tuple) and all(isinstance(v, float | int | np.number) for v in value):
@@ -128,10 +134,41 @@ def _ordered_tensors(graph: Graph) -> list[str]:
     return [*graph.inputs, *consts, *produced]
 
 
+# Ranks of the outputs of ops whose omitted outputs may precede a used one (LSTM's Y omitted, Y_h read):
+# the file has no "omitted" marker for outputs, so such an output is written as an unread tensor.
+_OUTPUT_RANKS = {"LSTM": (4, 3, 3), "GRU": (4, 3), "RNN": (4, 3)}
+
+
+def _name_omitted_outputs(graph: Graph) -> Graph:
+    """A copy of ``graph`` where an omitted output before a used one of a recurrent op is an unread tensor."""
+    if not any(n.op_type in _OUTPUT_RANKS and "" in n.outputs[:-1] for n in graph.nodes):
+        return graph
+    values = dict(graph.values)
+    nodes = []
+    for n in graph.nodes:
+        outs = list(n.outputs)
+        while outs and not outs[-1]:
+            outs.pop()
+        if n.op_type in _OUTPUT_RANKS and "" in outs:
+            dtype = graph.values[n.inputs[0]].dtype
+            for k, o in enumerate(outs):
+                if o:
+                    continue
+                name = f"{n.name}:unused_output{k}"
+                while name in values:
+                    name += "_"
+                values[name] = Value(name, dtype, [None] * _OUTPUT_RANKS[n.op_type][k])
+                outs[k] = name
+            n = replace(n, outputs=outs)
+        nodes.append(n)
+    return replace(graph, values=values, nodes=nodes)
+
+
 def serialize(graph: Graph, weights: str = "fp32", meta: dict[str, str] | None = None) -> bytes:
     """The engine file bytes for ``graph`` (optimized, topologically sorted)."""
     if weights not in ("fp32", "fp16"):
         raise EngineFileError(f"weights must be 'fp32' or 'fp16', got '{weights}'")
+    graph = _name_omitted_outputs(graph)
     names = _ordered_tensors(graph)
     index = {n: i for i, n in enumerate(names)}
     for o in graph.outputs:

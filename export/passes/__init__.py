@@ -20,6 +20,7 @@ from export.passes import (  # noqa: F401  (imported for their registrations)
     identity_elimination,
     matmul_to_gemm,
     qdq_folding,
+    recurrent_zero_state,
     reshape_simplification,
     se_scale_fusion,
     silu_gelu_patterns,
@@ -47,6 +48,7 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "se_scale_fusion",
     "silu_gelu_patterns",
     "activation_fusion",
+    "recurrent_zero_state",
 )
 
 MAX_ROUNDS = 10

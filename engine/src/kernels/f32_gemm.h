@@ -53,13 +53,28 @@ void gemm_micro_tile(int64_t kc, const float* a, int64_t lda, const float* b, fl
 
   const float* rows[kRows];
   SLIM_UNROLL for (int r = 0; r < kRows; ++r) rows[r] = a + r * lda;
-  for (int64_t k = 0; k < kc; ++k) {
+  auto step = [&](R (&sum)[kRows][NV], int64_t k) {
     R bk[NV];
     SLIM_UNROLL for (int v = 0; v < NV; ++v) bk[v] = V::load(b + k * NR + v * W);
     SLIM_UNROLL for (int r = 0; r < kRows; ++r) {
       const R ar = V::set1(rows[r][k]);
-      SLIM_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(ar, bk[v], acc[r][v]);
+      SLIM_UNROLL for (int v = 0; v < NV; ++v) sum[r][v] = V::fmadd(ar, bk[v], sum[r][v]);
     }
+  };
+  // A one-row tile (a recurrent step, a classifier at batch 1) has too few accumulators to hide the
+  // FMA latency: its k loop runs two independent partial sums, added at the end.
+  if constexpr (kRows == 1) {
+    R odd[kRows][NV];
+    SLIM_UNROLL for (int v = 0; v < NV; ++v) odd[0][v] = V::zero();
+    int64_t k = 0;
+    for (; k + 2 <= kc; k += 2) {
+      step(acc, k);
+      step(odd, k + 1);
+    }
+    if (k < kc) step(acc, k);
+    SLIM_UNROLL for (int v = 0; v < NV; ++v) acc[0][v] = V::add(acc[0][v], odd[0][v]);
+  } else {
+    for (int64_t k = 0; k < kc; ++k) step(acc, k);
   }
 
   if (act != nullptr) activate_regs<V, kRows * NV>(&acc[0][0], *act);

@@ -29,6 +29,7 @@
   /* qlinear_elementwise.cpp */ X(QLinearAdd) X(QLinearMul) X(QLinearLookup) X(QLinearConcat)         \
   /* qlinear_pool.cpp */ X(QLinearGlobalAveragePool)                                                  \
   /* quantize.cpp */ X(QuantizeLinear) X(DequantizeLinear)                                            \
+  /* recurrent.cpp */ X(LSTM) X(GRU) X(RNN)                                                          \
   /* reduce.cpp */ X(ReduceMean) X(ReduceSum) X(ReduceMax) X(ReduceMin) X(ReduceProd) X(ReduceL2)     \
   X(ReduceL1) X(ReduceLogSum) X(ReduceLogSumExp) X(ReduceSumSquare)                                   \
   /* reshape.cpp */ X(Reshape) X(Flatten) X(Squeeze) X(Unsqueeze)                                     \

@@ -26,7 +26,9 @@ inline const std::vector<std::string>& attr_names() {
       "count_include_pad", "split", "num_outputs", "mode", "blocksize", "to", "value", "dtype", "start", "end",
       "allowzero", "fmod", "select_last_index", "noop_with_empty_axes", "output_padding", "output_shape",
       "coordinate_transformation_mode", "nearest_mode", "approximate", "training_mode", "min", "max",
-      "keep_aspect_ratio_policy", "cubic_coeff_a", "exclude_outside", "extrapolation_value", "storage_order"};
+      "keep_aspect_ratio_policy", "cubic_coeff_a", "exclude_outside", "extrapolation_value", "storage_order",
+      "hidden_size", "direction", "layout", "clip", "activations", "activation_alpha", "activation_beta",
+      "input_forget", "linear_before_reset"};
   return v;
 }
 
@@ -36,7 +38,8 @@ inline const std::vector<std::string>& attr_strings() {
       "Sigmoid", "SiLU", "Gelu", "Tanh", "none", "tanh", "constant", "reflect", "edge", "wrap", "nearest", "linear",
       "cubic", "DCR", "CRD", "half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel",
       "half_pixel_symmetric", "tf_crop_and_resize", "floor", "ceil", "round_prefer_floor", "round_prefer_ceil",
-      "stretch", "not_larger", "x"};
+      "stretch", "not_larger", "x", "forward", "reverse", "bidirectional", "Sigmoid,Tanh,Tanh", "Affine,Elu",
+      "Sigmoid,Tanh,Tanh,Relu,Tanh", ",", "Softplus,"};
   return v;
 }
 

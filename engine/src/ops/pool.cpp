@@ -1,8 +1,9 @@
-// Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool. 2-D
+// Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, LpPool. 2-D
 // windows on NHWC activations and all global pools run the kernels library's
 // pooling variants chosen at load; other ranks (1-D, 3-D) and a plain 2-D
 // input (a constant) walk the window directly. MaxPool also takes uint8
 // (quantized activations: the max commutes with quantization) on q8_maxpool.
+// LpPool ((sum |x|^p)^(1/p), padding counting as zeros) walks the window too.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -116,8 +117,10 @@ int64_t window_count(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pb
 // Any number of spatial dims, plain layout. Each window visits only its taps
 // inside the image, so the work per output is bounded by the input, not by
 // the kernel size.
-template <bool kMax, typename T = float>
+template <bool kMax, typename T = float, bool kLp = false>
 void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
+  static_assert(!(kMax && kLp), "LpPool sums");
+  [[maybe_unused]] const float p = kLp ? static_cast<float>(ctx.attrs.get_int("p", 2)) : 1.0f;
   const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0];
   if (yt.numel() == 0) return;
   const int nd = static_cast<int>(g.k.size());
@@ -150,13 +153,16 @@ void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
             for (int d = 0; d < nd; ++d) off = off * in[d] + start[d] + t[d] * g.d[d];
             const T v = x[pl * in_plane + off];
             if constexpr (kMax) acc = (v > acc || v != v) ? v : acc;
+            else if constexpr (kLp) acc += p == 2.0f ? v * v : p == 1.0f ? std::fabs(v) : std::pow(std::fabs(v), p);
             else acc += v;
             int d = nd - 1;
             while (d >= 0 && ++t[d] == t1[d]) t[d] = t0[d], --d;
             if (d < 0) break;
           }
         }
-        if constexpr (!kMax) {
+        if constexpr (kLp) {
+          acc = p == 2.0f ? std::sqrt(acc) : p == 1.0f ? acc : std::pow(acc, 1.0f / p);
+        } else if constexpr (!kMax) {
           // A double: a product over many padded dims need not fit in int64.
           double divisor = 1.0;
           for (int d = 0; d < nd; ++d)
@@ -256,6 +262,16 @@ void global_kernel(const KernelContext& ctx) {
   ctx.parallel_for(n * c, 1, [&](int64_t b, int64_t e) { pool(e - b, 1, x + b * spatial, y + b, {0, 1}); });
 }
 
+void infer_lp_pool(InferContext& ctx) {
+  // p is a real exponent in principle; ONNX types it int, and 1 .. 2^10 covers every use
+  int_attr(ctx.attrs(), "p", 2, 1, 1024);
+  infer_pool(ctx);
+}
+
+void lp_pool_kernel(const KernelContext& ctx) {
+  pool_nd<false, float, true>(ctx, resolve(ctx.attrs, ctx.inputs[0].shape));
+}
+
 OpDef pool_def(const char* type, InferFn infer, PrepareFn prepare, KernelFn fn) {
   return OpDef(type)
       .dtypes({DType::kFloat32})
@@ -280,4 +296,13 @@ DEFINE_OP(GlobalAveragePool) {
 }
 DEFINE_OP(GlobalMaxPool) {
   return pool_def("GlobalMaxPool", infer_global, prepare_global<true>, global_kernel<true>);
+}
+DEFINE_OP(LpPool) {
+  return OpDef("LpPool")
+      .dtypes({DType::kFloat32})
+      .inputs(1)
+      .outputs(1)
+      .layout(LayoutPolicy::kPlain)
+      .infer(infer_lp_pool)
+      .kernel(lp_pool_kernel);
 }

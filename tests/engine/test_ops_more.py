@@ -1,0 +1,393 @@
+"""The rarer ONNX ops (indexing, scans, selection, normalizations, elementwise extras) against ONNX Runtime
+and NumPy, at every ISA and at threads 1 and 2; their constant-folding evaluators against ONNX Runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper
+
+import engine
+from export import const_eval
+from tests.engine.onnx_cases import check_against_ort, graph_model, ort_run
+from tests.engine.slm_builder import SlmBuilder
+
+F, I64, I32, B = T.FLOAT, T.INT64, T.INT32, T.BOOL
+rng = np.random.default_rng(7)
+
+
+def r(*shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def i64(*v: int) -> np.ndarray:
+    return np.array(v, dtype=np.int64)
+
+
+def node(op: str, ins: list[str], outs: list[str] | None = None, **attrs: object) -> onnx.NodeProto:
+    return helper.make_node(op, ins, outs or ["y"], **attrs)
+
+
+X = r(2, 3, 5, 6)
+SCATTER_IDX = np.array([[1, 0, 2], [0, 2, 1]], np.int64)
+# (id, nodes, feeds, outputs, initializers): all at opset 17
+CASES = [
+    # CumSum: exclusive x reverse, float and int, constant and fed axis, negative axis
+    *[(f"cumsum_{dt}_ex{ex}_rev{rev}_ax{ax}", [node("CumSum", ["a", "ax"], exclusive=ex, reverse=rev)],
+       {"a": (r(3, 4, 5) * 4).astype(dt)}, {"y": {"float32": F, "int64": I64, "int32": I32}[dt]},
+       {"ax": np.array(ax, np.int64 if dt != "int32" else np.int32)})
+      for dt in ["float32", "int64", "int32"] for ex in (0, 1) for rev in (0, 1) for ax in (0, 1, -1)],
+    ("cumsum_axis_fed", [node("CumSum", ["a", "ax"])], {"a": r(4, 6), "ax": np.array(1, np.int32)}, {"y": F}, {}),
+    ("cumsum_long", [node("CumSum", ["a", "ax"], reverse=1)], {"a": r(2, 3000)}, {"y": F}, {"ax": i64(1)}),
+    # Trilu
+    *[(f"trilu_up{up}_k{k}", [node("Trilu", ["a", "k"], upper=up)], {"a": r(2, 4, 6)}, {"y": F}, {"k": i64(k)})
+      for up in (0, 1) for k in (-7, -2, 0, 1, 3, 9)],
+    ("trilu_no_k_int64", [node("Trilu", ["a"], upper=0)], {"a": i64(*range(20)).reshape(4, 5)}, {"y": I64}, {}),
+    ("trilu_bool", [node("Trilu", ["a"])], {"a": r(3, 3, 3) > 0}, {"y": B}, {}),
+    # GatherElements
+    ("gather_elements_ax1", [node("GatherElements", ["a", "i"], axis=1)], {"a": r(3, 4, 2)}, {"y": F},
+     {"i": rng.integers(-4, 4, (3, 5, 2)).astype(np.int64)}),
+    ("gather_elements_ax0_smaller", [node("GatherElements", ["a", "i"], axis=0)], {"a": r(4, 5)}, {"y": F},
+     {"i": rng.integers(0, 4, (2, 3)).astype(np.int32)}),
+    ("gather_elements_int64", [node("GatherElements", ["a", "i"], axis=-1)], {"a": i64(*range(12)).reshape(3, 4)},
+     {"y": I64}, {"i": np.array([[3, 0], [1, 1], [-1, 2]], np.int64)}),
+    # ScatterElements (opset 17: none, add, mul)
+    *[(f"scatter_elements_{red}_ax{ax}", [node("ScatterElements", ["a", "i", "u"], axis=ax, reduction=red)],
+       {"a": r(3, 3), "u": r(2, 3)}, {"y": F}, {"i": SCATTER_IDX if ax == 0 else SCATTER_IDX - 3})
+      for red in ("none", "add", "mul") for ax in (0, 1)],
+    ("scatter_elements_dup_add_int", [node("ScatterElements", ["a", "i", "u"], axis=1, reduction="add")],
+     {"a": i64(1, 2, 3, 4, 5).reshape(1, 5), "u": i64(10, 20, 30).reshape(1, 3)}, {"y": I64},
+     {"i": i64(1, 1, 3).reshape(1, 3)}),
+    # ScatterND / GatherND
+    ("scatternd_slices", [node("ScatterND", ["a", "i", "u"])], {"a": r(4, 4, 4), "u": r(2, 4, 4)}, {"y": F},
+     {"i": np.array([[0], [2]], np.int64)}),
+    ("scatternd_elements_add", [node("ScatterND", ["a", "i", "u"], reduction="add")], {"a": r(3, 4), "u": r(3)},
+     {"y": F}, {"i": np.array([[0, 1], [2, -1], [0, 1]], np.int64)}),
+    ("scatternd_mul", [node("ScatterND", ["a", "i", "u"], reduction="mul")], {"a": r(3, 4), "u": r(2, 4)},
+     {"y": F}, {"i": np.array([[1], [1]], np.int64)}),
+    ("gathernd_k2", [node("GatherND", ["a", "i"])], {"a": r(3, 4, 5)}, {"y": F},
+     {"i": np.array([[[0, 1], [2, -1]], [[1, 3], [0, 0]]], np.int64)}),
+    ("gathernd_batch1", [node("GatherND", ["a", "i"], batch_dims=1)], {"a": r(2, 3, 4)}, {"y": F},
+     {"i": np.array([[[1], [0]], [[2], [2]]], np.int64)}),
+    ("gathernd_batch1_full", [node("GatherND", ["a", "i"], batch_dims=1)], {"a": r(2, 3, 4)}, {"y": F},
+     {"i": np.array([[1, 3], [0, 0]], np.int64)}),
+    # TopK: largest/smallest, sorted, ties ordered by index, several axes, k = 0
+    *[(f"topk_l{lg}_ax{ax}_k{k}", [node("TopK", ["a", "k"], ["v", "ix"], axis=ax, largest=lg)],
+       {"a": np.round(r(4, 6, 5) * 2) / 2}, {"v": F, "ix": I64}, {"k": i64(k)})
+      for lg in (0, 1) for ax in (-1, 1, 0) for k in (0, 1, 4)],
+    ("topk_ties", [node("TopK", ["a", "k"], ["v", "ix"])], {"a": np.array([[1, 3, 3, 1, 3, 2]], np.float32)},
+     {"v": F, "ix": I64}, {"k": i64(4)}),
+    ("topk_int64", [node("TopK", ["a", "k"], ["v", "ix"], largest=0)], {"a": i64(5, -3, 9, 9, 0, -3)},
+     {"v": I64, "ix": I64}, {"k": i64(3)}),
+    ("topk_k_fed", [node("TopK", ["a", "k"], ["v", "ix"])], {"a": r(3, 40), "k": i64(7)}, {"v": F, "ix": I64}, {}),
+    # OneHot
+    ("onehot_axis_last", [node("OneHot", ["i", "d", "v"])], {"i": i64(0, 3, -1, 9, -7).reshape(5, 1)}, {"y": F},
+     {"d": np.float32(5), "v": np.array([-1, 4], np.float32)}),
+    # (the index, value and depth dtypes are combinations ONNX Runtime implements)
+    ("onehot_axis0_int64", [node("OneHot", ["i", "d", "v"], axis=0)], {"i": i64(1, 0, 2, 1, -3).reshape(5, 1)},
+     {"y": I64}, {"d": i64(3), "v": i64(0, 1)}),
+    ("onehot_int32_indices", [node("OneHot", ["i", "d", "v"], axis=1)], {"i": np.array([[1, 0], [2, 4]], np.int32)},
+     {"y": F}, {"d": np.array(3, np.int32), "v": np.array([0, 1], np.float32)}),
+    ("onehot_float_indices", [node("OneHot", ["i", "d", "v"], axis=1)],
+     {"i": np.array([[0.0, 2.7], [1.2, -1.0]], np.float32)}, {"y": F},
+     {"d": np.float32(4), "v": np.array([2, 5], np.float32)}),
+    # Hardmax
+    *[(f"hardmax_ax{ax}", [node("Hardmax", ["a"], axis=ax)], {"a": np.round(r(3, 4, 5))}, {"y": F}, {})
+      for ax in (0, 1, -1)],
+    # LpNormalization
+    *[(f"lpnorm_p{p}_ax{ax}", [node("LpNormalization", ["a"], axis=ax, p=p)], {"a": X}, {"y": F}, {})
+      for p in (1, 2) for ax in (1, -1)],
+    ("lpnorm_zero_row", [node("LpNormalization", ["a"])], {"a": np.array([[0, 0, 0], [3, 4, 0]], np.float32)},
+     {"y": F}, {}),
+    # MeanVarianceNormalization, LRN
+    ("mvn_default", [node("MeanVarianceNormalization", ["a"])], {"a": X}, {"y": F}, {}),
+    ("mvn_axes", [node("MeanVarianceNormalization", ["a"], axes=[1, -1])], {"a": X}, {"y": F}, {}),
+    *[(f"lrn_size{s}", [node("LRN", ["a"], size=s, alpha=2e-3, beta=0.6, bias=1.5)], {"a": r(2, 7, 3, 4)},
+       {"y": F}, {}) for s in (1, 3, 5)],
+    # LpPool (opset 17: no dilations, no ceil_mode)
+    ("lppool_2d", [node("LpPool", ["a"], kernel_shape=[2, 3], p=2)], {"a": X}, {"y": F}, {}),
+    ("lppool_2d_pads_strides_p3", [node("LpPool", ["a"], kernel_shape=[3, 3], p=3, strides=[2, 2],
+                                        pads=[1, 1, 1, 1])], {"a": X}, {"y": F}, {}),
+    ("lppool_1d_p1_same", [node("LpPool", ["a"], kernel_shape=[3], p=1, auto_pad="SAME_UPPER", strides=[2])],
+     {"a": r(2, 3, 9)}, {"y": F}, {}),
+    ("lppool_3d", [node("LpPool", ["a"], kernel_shape=[2, 2, 2])], {"a": r(1, 2, 4, 4, 3)}, {"y": F}, {}),
+    # elementwise
+    *[(f"unary_{op}", [node(op, ["a"])], {"a": r(4, 9)}, {"y": F}, {})
+      for op in ["Sign", "Tan", "Atan", "Sinh", "Cosh", "Asinh", "Softsign"]],
+    ("asin_acos_atanh", [node("Asin", ["a"], ["b"]), node("Acos", ["b"], ["c"]), node("Atanh", ["c"], ["y"])],
+     {"a": np.tanh(r(4, 9))}, {"y": F}, {}),
+    ("acosh", [node("Acosh", ["a"])], {"a": np.abs(r(4, 9)) + 1}, {"y": F}, {}),
+    ("sign_int", [node("Sign", ["a"])], {"a": i64(-5, 0, 3)}, {"y": I64}, {}),
+    ("celu", [node("Celu", ["a"], alpha=0.7)], {"a": r(4, 9) * 3}, {"y": F}, {}),
+    ("thresholded_relu", [node("ThresholdedRelu", ["a"], alpha=0.4)], {"a": r(4, 9)}, {"y": F}, {}),
+    ("shrink", [node("Shrink", ["a"], lambd=0.6, bias=0.2)], {"a": r(4, 9)}, {"y": F}, {}),
+    ("isnan_isinf", [node("IsNaN", ["a"], ["n"]), node("IsInf", ["a"], ["p"], detect_negative=0),
+                     node("IsInf", ["a"], ["q"])],
+     {"a": np.array([np.nan, np.inf, -np.inf, 0, -2], np.float32)}, {"n": B, "p": B, "q": B}, {}),
+    ("eyelike_k", [node("EyeLike", ["a"], k=2)], {"a": r(4, 6)}, {"y": F}, {}),
+    ("eyelike_dtype_neg_k", [node("EyeLike", ["a"], k=-1, dtype=T.INT64)], {"a": r(5, 3)}, {"y": I64}, {}),
+    ("reverse_sequence_time0", [node("ReverseSequence", ["a", "l"], batch_axis=1, time_axis=0)],
+     {"a": r(4, 3, 2)}, {"y": F}, {"l": i64(4, 0, 2)}),
+    ("reverse_sequence_batch0", [node("ReverseSequence", ["a", "l"], batch_axis=0, time_axis=1)],
+     {"a": r(3, 5)}, {"y": F}, {"l": i64(1, 5, 3)}),
+]
+
+
+def _with_output_shapes(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """Output shapes ONNX's inference leaves out (function ops such as MeanVarianceNormalization), from ORT."""
+    if all(o.type.tensor_type.HasField("shape") for o in model.graph.output):
+        return model
+    for o, y in zip(model.graph.output, ort_run(model, feeds)):
+        o.type.tensor_type.shape.Clear()
+        for d in y.shape:
+            o.type.tensor_type.shape.dim.add().dim_value = d
+    return model
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_op_matches_onnxruntime(case, threads, tmp_path):
+    _, nodes, feeds, outs, inits = case
+    model = _with_output_shapes(graph_model(nodes, feeds, outs, inits), feeds)
+    assert check_against_ort(model, feeds, tmp_path, threads=threads) == len(engine.available_isas())
+
+
+# ---- ops born after opset 17 (the converter brings models to 17): engine files built directly, the model at
+# the op's own opset run by ONNX Runtime as the reference
+def _engine_vs_ort(op: str, opset: int, feeds: dict[str, np.ndarray], consts: dict[str, np.ndarray],
+                   out_type: int = F, rtol: float = 1e-5, atol: float = 1e-5, **attrs: object) -> None:
+    model = graph_model([node(op, [*feeds, *consts], **attrs)], feeds, {"y": out_type}, consts, opset=opset)
+    (expected,) = ort_run(model, feeds)
+    b = SlmBuilder()
+    for k, v in feeds.items():
+        b.input(k, list(v.shape), str(v.dtype))
+    for k, v in consts.items():
+        b.constant(k, v)
+    b.node(op, [*feeds, *consts], ["y"], **attrs)
+    b.output("y")
+    data = b.to_bytes()
+    for isa in engine.available_isas():
+        for threads in (1, 2):
+            (y,) = engine.Session(data, threads=threads, isa=isa).run(None, feeds)
+            assert y.dtype == expected.dtype and y.shape == expected.shape
+            np.testing.assert_allclose(y, expected, rtol=rtol, atol=atol, err_msg=f"{op} {isa} threads={threads}")
+
+
+@pytest.mark.parametrize(("axis", "scale_shape"), [(-1, [6]), (1, [5, 6]), (2, [1]), (0, [4, 1, 6])])
+def test_rms_normalization_23(axis, scale_shape):
+    _engine_vs_ort("RMSNormalization", 23, {"x": r(4, 5, 6) * 3}, {"s": r(*scale_shape)}, axis=axis, epsilon=1e-3)
+
+
+@pytest.mark.parametrize(("groups", "per_channel"), [(2, True), (3, True), (6, True), (1, True)])
+def test_group_normalization_21(groups, per_channel):
+    _engine_vs_ort("GroupNormalization", 21, {"x": r(2, 6, 4, 3) + 1}, {"s": r(6), "b": r(6)},
+                   num_groups=groups, epsilon=1e-4, rtol=1e-4, atol=1e-4)
+
+
+def test_group_normalization_18_per_group_scale():
+    """Opset 18's scale and bias are per group: each channel of group g takes scale[g], bias[g]."""
+    x, s, b = r(2, 6, 5), r(3), r(3)
+    g = x.reshape(2, 3, -1)
+    norm = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5)).reshape(2, 3, 2, 5)
+    expected = (norm * s[None, :, None, None] + b[None, :, None, None]).reshape(x.shape)
+    bld = SlmBuilder()
+    bld.input("x", list(x.shape))
+    bld.constant("s", s)
+    bld.constant("b", b)
+    bld.node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=3)
+    bld.output("y")
+    for isa in engine.available_isas():
+        (y,) = engine.Session(bld.to_bytes(), isa=isa, threads=2).run(None, {"x": x})
+        np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_mish_swish_18_24():
+    x = r(5, 7) * 4
+    _engine_vs_ort("Mish", 18, {"x": x}, {})
+    sp = np.log1p(np.exp(x.astype(np.float64)))
+    bld = SlmBuilder()
+    bld.input("x", [5, 7])
+    bld.node("Swish", ["x"], ["y"], alpha=0.7)
+    bld.output("y")
+    (y,) = engine.Session(bld.to_bytes()).run(None, {"x": x})
+    np.testing.assert_allclose(y, x / (1 + np.exp(-0.7 * x)), rtol=1e-5, atol=1e-6)
+    assert np.all(np.isfinite(sp))
+
+
+@pytest.mark.parametrize("op", ["BitwiseAnd", "BitwiseOr", "BitwiseXor"])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "int8"])
+def test_bitwise_18(op, dtype):
+    info = np.iinfo(dtype)
+    a = rng.integers(info.min, info.max, (3, 4), dtype=dtype)
+    b = rng.integers(info.min, info.max, (4,), dtype=dtype)
+    out = {"int64": I64, "int32": I32, "uint8": T.UINT8, "int8": T.INT8}[dtype]
+    expected = {"BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or, "BitwiseXor": np.bitwise_xor}[op](a, b)
+    if dtype in ("int64", "int32"):  # the dtypes tests/engine/onnx_cases.py can declare
+        model = graph_model([node(op, ["a", "b"])], {"a": a, "b": b}, {"y": out}, None, opset=18)
+        np.testing.assert_array_equal(ort_run(model, {"a": a, "b": b})[0], expected)
+    bld = SlmBuilder()
+    bld.input("a", [3, 4], dtype)
+    bld.input("b", [4], dtype)
+    bld.value("y", [3, 4], dtype)
+    bld.value("z", [3, 4], dtype)
+    bld.node(op, ["a", "b"], ["y"])
+    bld.node("BitwiseNot", ["y"], ["z"])
+    bld.output("y")
+    bld.output("z")
+    for isa in engine.available_isas():
+        y, z = engine.Session(bld.to_bytes(), isa=isa).run(None, {"a": a, "b": b})
+        np.testing.assert_array_equal(y, expected)
+        np.testing.assert_array_equal(z, np.invert(expected))
+
+
+@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
+def test_bitshift_uint8(direction):
+    """uint8 is the one unsigned type the engine has (no uint16/32/64); a shift by 8 or more gives 0."""
+    a = np.array([[1, 7, 255, 128, 3]], np.uint8)
+    s = np.array([1, 3, 2, 8, 0], np.uint8)
+    expected = [(int(v) << int(k) if direction == "LEFT" else int(v) >> int(k)) & 255 if k < 8 else 0
+                for v, k in zip(a[0], s)]
+    data = _single("BitShift", {"a": ([1, 5], "uint8"), "s": ([5], "uint8")}, {}, direction=direction)
+    for isa in engine.available_isas():
+        (y,) = engine.Session(data, isa=isa).run(None, {"a": a, "s": s})
+        np.testing.assert_array_equal(y[0], expected)
+
+
+@pytest.mark.parametrize(("exclusive", "reverse"), [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_cumprod_26(exclusive, reverse):
+    x = (r(3, 5) + 1).astype(np.float32)
+    y_ref = np.flip(x, 1) if reverse else x
+    y_ref = np.cumprod(y_ref, axis=1)
+    if exclusive:
+        y_ref = np.concatenate([np.ones((3, 1), np.float32), y_ref[:, :-1]], axis=1)
+    y_ref = np.flip(y_ref, 1) if reverse else y_ref
+    bld = SlmBuilder()
+    bld.input("x", [3, 5])
+    bld.constant("ax", np.array(1, np.int64))
+    bld.node("CumProd", ["x", "ax"], ["y"], exclusive=exclusive, reverse=reverse)
+    bld.output("y")
+    for isa in engine.available_isas():
+        (y,) = engine.Session(bld.to_bytes(), isa=isa).run(None, {"x": x})
+        np.testing.assert_allclose(y, y_ref, rtol=1e-5)
+
+
+def test_nan_propagates():
+    x = np.array([[np.nan, 1.0, -2.0, 3.0]], np.float32)
+    for op, attrs in [("Sign", {}), ("Celu", {}), ("Shrink", {}), ("ThresholdedRelu", {}), ("Mish", {}),
+                      ("Tan", {}), ("Atan", {}), ("LpNormalization", {}), ("Hardmax", {})]:
+        bld = SlmBuilder()
+        bld.input("x", [1, 4])
+        bld.node(op, ["x"], ["y"], **attrs)
+        bld.output("y")
+        (y,) = engine.Session(bld.to_bytes()).run(None, {"x": x})
+        if op == "Hardmax":  # NaN is the maximum (NumPy's argmax), so its position is the one set
+            np.testing.assert_array_equal(y, [[1, 0, 0, 0]])
+        else:
+            assert np.isnan(y[0, 0]), op
+
+
+def _single(op: str, inputs: dict[str, tuple[list[int], str]], consts: dict[str, np.ndarray],
+            outs: list[str] | None = None, **attrs: object) -> bytes:
+    b = SlmBuilder()
+    for k, (shape, dt) in inputs.items():
+        b.input(k, shape, dt)
+    for k, v in consts.items():
+        b.constant(k, v)
+    outs = outs or ["y"]
+    if op == "BitShift":
+        b.value("y", None, "uint8")
+    b.node(op, [*inputs, *consts], outs, **attrs)
+    for o in outs:
+        b.output(o)
+    return b.to_bytes()
+
+
+@pytest.mark.parametrize(
+    ("op", "consts", "attrs", "feeds", "message"),
+    [
+        ("GatherElements", {"i": i64(0, 5).reshape(1, 2)}, {"axis": 1}, {}, "out of range"),
+        ("GatherElements", {"i": np.zeros((3, 1), np.int64)}, {"axis": 1}, {}, "exceeds data shape"),
+        ("GatherND", {"i": i64(0, 1, 0).reshape(1, 3)}, {}, {}, "last dim"),
+        ("ScatterElements", {"i": i64(2).reshape(1, 1), "u": np.ones((1, 1), np.float32)}, {"axis": 0}, {},
+         "out of range"),
+        ("ScatterElements", {"i": i64(0).reshape(1, 1), "u": np.ones((1, 1), np.float32)},
+         {"reduction": "avg"}, {}, "reduction"),
+        ("ScatterND", {"i": i64(0, 9).reshape(1, 2), "u": np.ones(1, np.float32)}, {}, {}, "out of range"),
+        ("ScatterND", {"i": i64(0).reshape(1, 1), "u": np.ones(2, np.float32)}, {}, {}, "updates shape"),
+        ("TopK", {"k": i64(4)}, {}, {}, "out of range"),
+        ("TopK", {"k": i64(-1)}, {}, {}, "out of range"),
+        ("CumSum", {"ax": i64(2)}, {}, {}, "axis"),
+        ("CumSum", {"ax": i64(0, 1)}, {}, {}, "one element"),
+        ("Trilu", {"k": np.array([1], np.int32)}, {}, {}, "dtype"),
+        ("LpNormalization", {}, {"p": 3}, {}, "'p'"),
+        ("LRN", {}, {"size": 0}, {}, "'size'"),
+        ("GroupNormalization", {"s": np.ones(3, np.float32), "b": np.ones(3, np.float32)}, {"num_groups": 2}, {},
+         "divisible"),
+    ],
+)
+def test_bad_input_is_a_clear_error(op, consts, attrs, feeds, message):
+    x = r(2, 3)
+    if op in ("LRN", "GroupNormalization"):
+        x = r(1, 3, 2, 2)
+    outs = ["y", "ix"] if op == "TopK" else ["y"]
+    with pytest.raises(engine.EngineError, match=message):
+        engine.Session(_single(op, {"x": (list(x.shape), "float32")}, consts, outs, **attrs)).run(None, {"x": x})
+
+
+def test_onehot_depth_unknown_at_plan_time_is_refused():
+    data = _single("OneHot", {"i": ([3], "int64"), "d": ([], "float32")}, {"v": np.array([0, 1], np.float32)})
+    with pytest.raises(engine.EngineError, match="depth"):
+        engine.Session(data).run(None, {"i": i64(0, 1, 2), "d": np.float32(3)})
+
+
+def test_bad_index_at_run_time_is_a_clear_error():
+    """Indices fed at run time are checked before they address memory."""
+    data = _single("GatherElements", {"x": ([2, 3], "float32"), "i": ([2, 1], "int64")}, {}, axis=1)
+    sess = engine.Session(data)
+    np.testing.assert_array_equal(sess.run(None, {"x": np.arange(6, dtype=np.float32).reshape(2, 3),
+                                                  "i": i64(2, -3).reshape(2, 1)})[0], [[2], [3]])
+    with pytest.raises(engine.EngineError, match="out of range"):
+        sess.run(None, {"x": r(2, 3), "i": i64(3, 0).reshape(2, 1)})
+
+
+# ---- constant-folding evaluators (export/const_eval.py) against ONNX Runtime
+FOLD_CASES = [c for c in CASES if c[1][0].op_type in
+              ("CumSum", "Trilu", "GatherElements", "ScatterElements", "ScatterND", "GatherND", "OneHot", "TopK",
+               "Sign")]
+
+
+@pytest.mark.parametrize("case", FOLD_CASES, ids=[c[0] for c in FOLD_CASES])
+def test_const_eval_matches_onnxruntime(case):
+    _, nodes, feeds, outs, inits = case
+    (nd,) = nodes
+    model = graph_model(nodes, feeds, outs, inits)
+    expected = ort_run(model, feeds)
+    values = {**feeds, **inits}
+    inputs = [np.asarray(values[n]) if n else None for n in nd.input]
+    attrs = {a.name: helper.get_attribute_value(a) for a in nd.attribute}
+    attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
+    assert const_eval.evaluable(nd.op_type)
+    got = const_eval.evaluate(nd.op_type, inputs, attrs)
+    assert const_eval.result_elements(nd.op_type, inputs, attrs) >= got[0].size
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape and g.dtype == e.dtype, (g.shape, e.shape, g.dtype, e.dtype)
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_shape_computation_with_new_ops_folds(tmp_path):
+    """CumSum over a Shape (a position-ids pattern) folds offline, so the engine file holds no CumSum."""
+    import export
+
+    # CumSum([2, 3, 4]) = [2, 5, 9]; minus [0, 2, 5] gives the shape back, reversed by TopK: [4, 3, 2]
+    nodes = [node("Shape", ["a"], ["s"]), node("CumSum", ["s", "ax"], ["c"]), node("Sub", ["c", "d"], ["s2"]),
+             node("TopK", ["s2", "k"], ["s3", "ix"], largest=1), node("Reshape", ["a", "s3"], ["y"])]
+    feeds = {"a": r(2, 3, 4)}
+    inits = {"ax": i64(0), "d": i64(0, 2, 5), "k": i64(3)}
+    model = graph_model(nodes, feeds, {"y": F}, inits)
+    path = tmp_path / "m.slm"
+    export.convert_model(model, path)
+    ops = {n.op_type for n in export.load_engine_file_summary(path).nodes}
+    assert ops == {"Reshape"}, ops
+    check_against_ort(model, feeds, tmp_path, optimize=True)

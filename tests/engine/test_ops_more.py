@@ -113,6 +113,18 @@ CASES = [
     ("lppool_1d_p1_same", [node("LpPool", ["a"], kernel_shape=[3], p=1, auto_pad="SAME_UPPER", strides=[2])],
      {"a": r(2, 3, 9)}, {"y": F}, {}),
     ("lppool_3d", [node("LpPool", ["a"], kernel_shape=[2, 2, 2])], {"a": r(1, 2, 4, 4, 3)}, {"y": F}, {}),
+    # Resize cubic: coordinate modes, cubic_coeff_a, exclude_outside, up and down, scales and sizes
+    *[(f"resize_cubic_{ct}_a{a}_ex{ex}_{kind}",
+       [node("Resize", ["a", "", "sc"] if kind != "sizes" else ["a", "", "", "sz"], mode="cubic",
+             coordinate_transformation_mode=ct, cubic_coeff_a=a, exclude_outside=ex)],
+       {"a": r(2, 3, 5, 7)}, {"y": F},
+       {"sc": np.array([1, 1, 2.0, 1.5] if kind == "up" else [1, 1, 0.6, 0.5], np.float32)} if kind != "sizes"
+       else {"sz": i64(2, 3, 9, 4)})
+      for ct in ("half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel") for a in (-0.75, -0.5)
+      for ex in (0, 1) for kind in ("up", "down", "sizes")],
+    ("resize_cubic_after_conv_nhwc", [node("Conv", ["a", "w"], ["c"]),
+                                      node("Resize", ["c", "", "sc"], mode="cubic", exclude_outside=1)],
+     {"a": r(1, 3, 6, 5)}, {"y": F}, {"w": r(8, 3, 1, 1), "sc": np.array([1, 1, 1.5, 2], np.float32)}),
     # elementwise
     *[(f"unary_{op}", [node(op, ["a"])], {"a": r(4, 9)}, {"y": F}, {})
       for op in ["Sign", "Tan", "Atan", "Sinh", "Cosh", "Asinh", "Softsign"]],

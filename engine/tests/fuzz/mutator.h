@@ -26,7 +26,11 @@ inline const std::vector<std::string>& attr_names() {
       "count_include_pad", "split", "num_outputs", "mode", "blocksize", "to", "value", "dtype", "start", "end",
       "allowzero", "fmod", "select_last_index", "noop_with_empty_axes", "output_padding", "output_shape",
       "coordinate_transformation_mode", "nearest_mode", "approximate", "training_mode", "min", "max",
-      "keep_aspect_ratio_policy", "cubic_coeff_a", "exclude_outside", "extrapolation_value", "storage_order"};
+      "keep_aspect_ratio_policy", "cubic_coeff_a", "exclude_outside", "extrapolation_value", "storage_order",
+      // indexing, scans, selection, normalizations, elementwise extras (ops/indexing.cpp ...)
+      "exclusive", "reverse", "upper", "batch_dims", "reduction", "largest", "sorted", "p", "num_groups",
+      "stash_type", "size", "bias", "lambd", "detect_positive", "detect_negative", "direction", "k",
+      "batch_axis", "time_axis"};
   return v;
 }
 
@@ -36,7 +40,7 @@ inline const std::vector<std::string>& attr_strings() {
       "Sigmoid", "SiLU", "Gelu", "Tanh", "none", "tanh", "constant", "reflect", "edge", "wrap", "nearest", "linear",
       "cubic", "DCR", "CRD", "half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel",
       "half_pixel_symmetric", "tf_crop_and_resize", "floor", "ceil", "round_prefer_floor", "round_prefer_ceil",
-      "stretch", "not_larger", "x"};
+      "stretch", "not_larger", "x", "add", "mul", "max", "LEFT", "RIGHT"};
   return v;
 }
 

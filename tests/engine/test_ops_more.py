@@ -125,6 +125,21 @@ CASES = [
     ("resize_cubic_after_conv_nhwc", [node("Conv", ["a", "w"], ["c"]),
                                       node("Resize", ["c", "", "sc"], mode="cubic", exclude_outside=1)],
      {"a": r(1, 3, 6, 5)}, {"y": F}, {"w": r(8, 3, 1, 1), "sc": np.array([1, 1, 1.5, 2], np.float32)}),
+    # MaxPool's Indices output: pads, strides, dilations, ceil_mode, storage_order, 1-D/3-D, NHWC after a Conv
+    *[(f"maxpool_indices_{i}", [node("MaxPool", ["a"], ["y", "ix"], **attrs)], {"a": x}, {"y": F, "ix": I64}, {})
+      for i, (x, attrs) in enumerate([
+          (X, {"kernel_shape": [2, 2]}),
+          (X, {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2]}),
+          (X, {"kernel_shape": [3, 2], "strides": [2, 1], "storage_order": 1}),
+          (X, {"kernel_shape": [2, 2], "dilations": [2, 2], "ceil_mode": 1, "strides": [2, 2]}),
+          (X, {"kernel_shape": [3, 3], "auto_pad": "SAME_UPPER", "storage_order": 1}),
+          (r(2, 3, 11), {"kernel_shape": [3], "strides": [2]}),
+          (r(1, 2, 4, 5, 3), {"kernel_shape": [2, 2, 2], "pads": [0, 1, 0, 1, 0, 1]}),
+          (np.round(r(1, 2, 6, 6)), {"kernel_shape": [3, 3], "strides": [1, 1]}),  # ties: the first maximum
+      ])],
+    ("maxpool_indices_after_conv_nhwc", [node("Conv", ["a", "w"], ["c"]),
+                                         node("MaxPool", ["c"], ["y", "ix"], kernel_shape=[2, 2], strides=[2, 2])],
+     {"a": r(2, 3, 6, 8)}, {"y": F, "ix": I64}, {"w": r(5, 3, 1, 1)}),
     # elementwise
     *[(f"unary_{op}", [node(op, ["a"])], {"a": r(4, 9)}, {"y": F}, {})
       for op in ["Sign", "Tan", "Atan", "Sinh", "Cosh", "Asinh", "Softsign"]],

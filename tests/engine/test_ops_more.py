@@ -140,6 +140,31 @@ CASES = [
     ("maxpool_indices_after_conv_nhwc", [node("Conv", ["a", "w"], ["c"]),
                                          node("MaxPool", ["c"], ["y", "ix"], kernel_shape=[2, 2], strides=[2, 2])],
      {"a": r(2, 3, 6, 8)}, {"y": F, "ix": I64}, {"w": r(5, 3, 1, 1)}),
+    # Einsum: the backend cases' forms, transformer contractions, broadcasting, diagonals, several operands
+    *[(f"einsum_{i}", [node("Einsum", [f"x{j}" for j in range(len(shapes))], equation=eq)],
+       {f"x{j}": r(*sh) for j, sh in enumerate(shapes)}, {"y": F}, {})
+      for i, (eq, shapes) in enumerate([
+          ("bij,bjk->bik", [(5, 2, 3), (5, 3, 4)]),
+          ("bij, bjk -> bik", [(3, 40, 33), (3, 33, 50)]),
+          ("bhid,bhjd->bhij", [(2, 3, 7, 8), (2, 3, 9, 8)]),
+          ("bhij,bhjd->bhid", [(1, 2, 70, 9), (1, 2, 9, 16)]),
+          ("ij->ji", [(3, 4)]),
+          ("ij->i", [(3, 4)]),
+          ("...ii->...i", [(3, 5, 5)]),
+          ("i,i", [(5,), (5,)]),
+          ("ii", [(4, 4)]),
+          ("ij,jk", [(3, 4), (4, 2)]),
+          ("i,j->ij", [(3,), (4,)]),
+          ("ij,ij->ij", [(3, 4), (3, 4)]),
+          ("bij,jk->bik", [(2, 3, 4), (4, 5)]),
+          ("...ij,...jk->...ik", [(2, 1, 3, 4), (1, 5, 4, 6)]),
+          ("abc,cd,de->abe", [(2, 3, 4), (4, 5), (5, 6)]),
+          ("ijk->", [(2, 3, 4)]),
+          ("Bij,Bjk->kBi", [(2, 3, 4), (2, 4, 5)]),
+          ("ijj,jk->ik", [(2, 3, 3), (3, 4)]),
+          ("ij,kl->", [(2, 3), (4, 5)]),
+      ])],
+    ("einsum_scalar", [node("Einsum", ["x"], equation="->")], {"x": np.array(1.5, np.float32)}, {"y": F}, {}),
     # elementwise
     *[(f"unary_{op}", [node(op, ["a"])], {"a": r(4, 9)}, {"y": F}, {})
       for op in ["Sign", "Tan", "Atan", "Sinh", "Cosh", "Asinh", "Softsign"]],
@@ -352,6 +377,11 @@ def _single(op: str, inputs: dict[str, tuple[list[int], str]], consts: dict[str,
         ("LRN", {}, {"size": 0}, {}, "'size'"),
         ("GroupNormalization", {"s": np.ones(3, np.float32), "b": np.ones(3, np.float32)}, {"num_groups": 2}, {},
          "divisible"),
+        ("Einsum", {"w": np.ones((4, 5), np.float32)}, {"equation": "ij,jk->ik"}, {}, "sizes 3 and 4"),
+        ("Einsum", {}, {"equation": "ij->k"}, {}, "in no input"),
+        ("Einsum", {}, {"equation": "ijk->i"}, {}, "labels for an input of rank 2"),
+        ("Einsum", {}, {"equation": "i1->i"}, {}, "invalid character"),
+        ("Einsum", {}, {"equation": "ij->ii"}, {}, "repeated"),
     ],
 )
 def test_bad_input_is_a_clear_error(op, consts, attrs, feeds, message):

@@ -46,7 +46,8 @@
   X(MeanVarianceNormalization) X(LRN)                                                                 \
   /* elementwise_extra.cpp */ X(IsNaN) X(IsInf) X(Sign) X(Celu) X(ThresholdedRelu) X(Shrink) X(Mish)   \
   X(Swish) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh) X(Asinh) X(Acosh) X(Atanh) X(BitwiseAnd)    \
-  X(BitwiseOr) X(BitwiseXor) X(BitwiseNot) X(BitShift) X(EyeLike) X(ReverseSequence)
+  X(BitwiseOr) X(BitwiseXor) X(BitwiseNot) X(BitShift) X(EyeLike) X(ReverseSequence)                 \
+  /* einsum.cpp */ X(Einsum)
 
 namespace slim {
 class OpDef;

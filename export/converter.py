@@ -81,6 +81,16 @@ def load_checked(source: str | os.PathLike[str] | onnx.ModelProto,
     return model, name
 
 
+# Ops born, or given more semantics, after opset 17 that the engine runs at their own (newest) version:
+# RMSNormalization-23, GroupNormalization-18/21 (scale per group or per channel), Mish-18, Swish-24, the
+# Bitwise ops-18, CumProd-26, Gelu-20, ScatterElements/ScatterND-18 (reduction max, min), LpPool-18
+# (dilations, ceil_mode). ONNX's version converter has no way down to 17 for them, so in a model of a later
+# opset they cross the conversion untouched (FORMAT.md).
+LATE_OPS = frozenset({"RMSNormalization", "GroupNormalization", "Mish", "Swish", "BitwiseAnd", "BitwiseOr",
+                      "BitwiseXor", "BitwiseNot", "CumProd", "Gelu", "ScatterElements", "ScatterND", "LpPool"})
+_LATE_DOMAIN = "slimlab.late_ops"  # where LATE_OPS nodes wait while the converter runs
+
+
 def to_target_opset(model: onnx.ModelProto, source: str = "<ModelProto>") -> tuple[onnx.ModelProto, str]:
     """Bring the model to opset 17, the semantics FORMAT.md fixes (e.g. Squeeze axes as input)."""
     version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -89,13 +99,36 @@ def to_target_opset(model: onnx.ModelProto, source: str = "<ModelProto>") -> tup
                                source=source)
     if version == TARGET_OPSET:
         return model, str(version)
+    late = [n for n in model.graph.node if n.domain in ("", "ai.onnx") and n.op_type in LATE_OPS]
+    if version > TARGET_OPSET and late:
+        # the converter leaves nodes of a domain it does not know alone
+        model = _copy(model)
+        for n in model.graph.node:
+            if n.domain in ("", "ai.onnx") and n.op_type in LATE_OPS:
+                n.domain = _LATE_DOMAIN
+        model.opset_import.append(onnx.helper.make_opsetid(_LATE_DOMAIN, 1))
     try:
         converted = onnx.version_converter.convert_version(model, TARGET_OPSET)
     except Exception as exc:  # the converter raises bare RuntimeError/ValueError subclasses
         raise ModelFormatError(f"uses ai.onnx opset {version}, which could not be converted to opset "
                                f"{TARGET_OPSET}: {_first_line(exc, 300)}", kind="opset", where="opset_import",
                                source=source) from exc
+    if version > TARGET_OPSET and late:
+        for n in converted.graph.node:
+            if n.domain == _LATE_DOMAIN:
+                n.domain = ""
+        kept = [o for o in converted.opset_import if o.domain != _LATE_DOMAIN]
+        del converted.opset_import[:]
+        converted.opset_import.extend(kept)
+        names = ", ".join(sorted({n.op_type for n in late}))
+        return converted, f"{version} -> {TARGET_OPSET} ({names} kept at opset {version})"
     return converted, f"{version} -> {TARGET_OPSET}"
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
 
 
 def infer_shapes(model: onnx.ModelProto, source: str = "<ModelProto>") -> tuple[onnx.ModelProto, str]:

@@ -448,3 +448,47 @@ def test_shape_computation_with_new_ops_folds(tmp_path):
     ops = {n.op_type for n in export.load_engine_file_summary(path).nodes}
     assert ops == {"Reshape"}, ops
     check_against_ort(model, feeds, tmp_path, optimize=True)
+
+
+# ---- later-opset models through the converter: LATE_OPS nodes cross the conversion to 17 unchanged, the
+# other nodes are adapted as before (ReduceMean-18's axes input becomes an attribute)
+LATE_CASES = [
+    ("rms_23", 23, [node("RMSNormalization", ["a", "s"], ["b"], axis=-2, epsilon=1e-3),
+                    node("ReduceMean", ["b", "ax"], ["y"], keepdims=1)],
+     {"a": r(2, 5, 6)}, {"s": r(5, 6), "ax": i64(1)}),
+    ("group_norm_21", 21, [node("GroupNormalization", ["a", "s", "b"], num_groups=2)],
+     {"a": r(2, 4, 3, 3)}, {"s": r(4), "b": r(4)}),
+    ("scatter_elements_max_18", 18, [node("ScatterElements", ["a", "i", "u"], axis=1, reduction="max")],
+     {"a": r(3, 4)}, {"i": np.array([[0, 0], [3, 1], [2, 2]], np.int64), "u": r(3, 2)}),
+    ("scatternd_min_18", 18, [node("ScatterND", ["a", "i", "u"], reduction="min")],
+     {"a": r(3, 4)}, {"i": np.array([[0, 1], [0, 1], [2, 3]], np.int64), "u": r(3)}),
+    ("lppool_dilations_18", 18, [node("LpPool", ["a"], kernel_shape=[2, 2], dilations=[2, 2], ceil_mode=1,
+                                      strides=[2, 2])],
+     {"a": r(1, 2, 7, 7)}, {}),
+    ("mish_18", 18, [node("Mish", ["a"])], {"a": r(3, 7) * 3}, {}),
+    ("gelu_tanh_20", 20, [node("Gelu", ["a"], approximate="tanh")], {"a": r(3, 7) * 3}, {}),
+]
+
+
+@pytest.mark.parametrize("optimize", [False, True])
+@pytest.mark.parametrize("case", LATE_CASES, ids=[c[0] for c in LATE_CASES])
+def test_later_opset_model_converts(case, optimize, tmp_path):
+    import export
+
+    _, opset, nodes, feeds, inits = case
+    model = _with_output_shapes(graph_model(nodes, feeds, {"y": F}, inits, opset=opset), feeds)
+    assert check_against_ort(model, feeds, tmp_path, optimize=optimize) == len(engine.available_isas())
+    report = export.convert_model(model, tmp_path / "m.slm", optimize=optimize)
+    assert f"{opset} -> 17" in report.opset and "kept at opset" in report.opset
+
+
+def test_late_ops_stay_adapted_below_17(tmp_path):
+    """Models of opset 17 or below are converted exactly as before: LATE_OPS only matter above 17."""
+    import export
+
+    feeds = {"a": r(3, 4)}
+    inits = {"i": np.array([[0, 1]], np.int64), "u": r(1, 2)}
+    model = graph_model([node("ScatterElements", ["a", "i", "u"], axis=1)], feeds, {"y": F}, inits, opset=13)
+    check_against_ort(model, feeds, tmp_path)
+    report = export.convert_model(model, tmp_path / "m.slm")
+    assert report.opset == "13 -> 17"

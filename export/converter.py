@@ -120,9 +120,34 @@ def to_target_opset(model: onnx.ModelProto, source: str = "<ModelProto>") -> tup
         kept = [o for o in converted.opset_import if o.domain != _LATE_DOMAIN]
         del converted.opset_import[:]
         converted.opset_import.extend(kept)
+        _declare_late_outputs(model, converted, late)
         names = ", ".join(sorted({n.op_type for n in late}))
         return converted, f"{version} -> {TARGET_OPSET} ({names} kept at opset {version})"
     return converted, f"{version} -> {TARGET_OPSET}"
+
+
+def _declare_late_outputs(source: onnx.ModelProto, converted: onnx.ModelProto, late: list[onnx.NodeProto]) -> None:
+    """Types of the LATE_OPS outputs, inferred at the source opset, declared in the converted model.
+
+    At opset 17, ONNX's shape inference has no schema for these ops, so whatever reads their outputs would be
+    left without a dtype. The declarations go through the same strict check as any other (infer_shapes).
+    """
+    wanted = {o for n in late for o in n.output if o}
+    declared = {v.name for v in (*converted.graph.value_info, *converted.graph.output, *converted.graph.input)}
+    source = _copy(source)
+    for n in source.graph.node:  # back in ai.onnx, where the source opset has their schemas
+        if n.domain == _LATE_DOMAIN:
+            n.domain = ""
+    kept = [o for o in source.opset_import if o.domain != _LATE_DOMAIN]
+    del source.opset_import[:]
+    source.opset_import.extend(kept)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(source)
+    except Exception:  # noqa: BLE001 - without the types the converter goes on as it would have
+        return
+    for v in inferred.graph.value_info:
+        if v.name in wanted and v.name not in declared and v.type.tensor_type.elem_type:
+            converted.graph.value_info.append(v)
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -497,3 +497,24 @@ def test_late_ops_stay_adapted_below_17(tmp_path):
     check_against_ort(model, feeds, tmp_path)
     report = export.convert_model(model, tmp_path / "m.slm")
     assert report.opset == "13 -> 17"
+
+
+def test_pytorch_model_with_the_new_ops(tmp_path):
+    """torch.cumsum / topk / triu / gather / one_hot, exported by export.to_onnx and converted with every pass."""
+    torch = pytest.importorskip("torch")
+    import export
+
+    class M(torch.nn.Module):
+        def forward(self, x):  # noqa: ANN001, ANN202
+            mask = (x > 0).to(torch.int64)
+            positions = torch.cumsum(mask, dim=1) * mask  # position ids from a mask
+            v, i = torch.topk(x, 3, dim=-1)
+            return (positions, v, i, torch.triu(x[:, :4, :4], 1), torch.gather(x, 2, i), torch.cumsum(x, dim=-1),
+                    torch.nn.functional.one_hot(i, 10))
+
+    x = torch.randn(2, 5, 10)
+    names = [f"o{k}" for k in range(7)]
+    onnx_path = export.to_onnx(M().eval(), x, tmp_path / "m.onnx", output_names=names)
+    model = onnx.load(onnx_path)
+    feeds = {"input": x.numpy()}
+    assert check_against_ort(model, feeds, tmp_path, optimize=True) == len(engine.available_isas())

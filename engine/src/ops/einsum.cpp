@@ -156,16 +156,22 @@ int64_t checked_size(const KernelContext& ctx, const Shape& dims) {
   return n;
 }
 
-// A contiguous tensor with one label per dim (no repeats).
+// A contiguous tensor with one label per dim (no repeats): its own storage, or a
+// view of an input that already has that form (no copy).
 struct Labeled {
-  std::vector<float> data;
+  std::vector<float> own;
+  const float* data = nullptr;
   Labels labels;
+  Labeled() = default;
+  Labeled(Labeled&&) = default;  // a vector's move keeps its buffer, so `data` stays valid
+  Labeled& operator=(Labeled&&) = default;
+  Labeled(const Labeled&) = delete;
 };
 
-// out[labels = `order`] = sum over the other labels of `src` (repeated labels of src read its diagonal; a
+// dst[labels = `order`] = sum over the other labels of `src` (repeated labels of src read its diagonal; a
 // label of size 1 in src broadcasts to its full size), contiguous in `order`.
-Labeled rearrange(const KernelContext& ctx, const float* src, const Labels& src_labels, const Shape& src_shape,
-                  const Labels& order, const std::map<char, int64_t>& dims) {
+void rearrange_into(const KernelContext& ctx, const float* src, const Labels& src_labels, const Shape& src_shape,
+                    const Labels& order, const std::map<char, int64_t>& dims, float* dst) {
   Labels uniq;
   for (char l : src_labels)
     if (std::find(uniq.begin(), uniq.end(), l) == uniq.end()) uniq.push_back(l);
@@ -184,20 +190,23 @@ Labeled rearrange(const KernelContext& ctx, const float* src, const Labels& src_
   std::vector<int64_t> out_st, sum_st;
   for (char l : order) {
     out_dims.push_back(dims.at(l));
-    out_st.push_back(stride.count(l) ? stride[l] : 0);  // a label src lacks broadcasts (never happens for outputs)
+    out_st.push_back(stride.count(l) ? stride[l] : 0);
   }
   for (char l : summed) {
-    // a label of size 1 in src that another operand has larger still sums once: its own size here
-    int64_t d = 1;
+    int64_t d = 1;  // a label of size 1 in src that another operand has larger still sums once
     for (size_t i = 0; i < src_labels.size(); ++i)
       if (src_labels[i] == l) d = src_shape[i];
     sum_dims.push_back(d);
     sum_st.push_back(stride[l]);
   }
-  Labeled r;
-  r.labels = order;
-  const int64_t n_out = checked_size(ctx, out_dims), n_sum = numel(sum_dims);
-  r.data.assign(static_cast<size_t>(n_out), 0.0f);
+  const int64_t n_out = numel(out_dims), n_sum = numel(sum_dims);
+  if (n_out == 0) return;
+  if (n_sum == 1) {
+    // a transposition, diagonal or broadcast: contiguous runs copied by the shared strided loop
+    strided_copy(ctx, out_dims, Layout::kPlain, sizeof(float), dst, logical_strides(out_dims, Layout::kPlain), 0,
+                 src, out_st, 0);
+    return;
+  }
   ctx.parallel_for(n_out, std::max<int64_t>(1, 4096 / std::max<int64_t>(n_sum, 1)), [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o) {
       int64_t rest = o, base = 0;
@@ -214,9 +223,33 @@ Labeled rearrange(const KernelContext& ctx, const float* src, const Labels& src_
         }
         acc += src[off];
       }
-      r.data[static_cast<size_t>(o)] = acc;
+      dst[o] = acc;
     }
   });
+}
+
+// True when src already is `order`, contiguous, at full size.
+bool already_arranged(const Labels& src_labels, const Shape& src_shape, const Labels& order,
+                      const std::map<char, int64_t>& dims) {
+  if (src_labels != order) return false;
+  for (size_t i = 0; i < order.size(); ++i)
+    if (src_shape[i] != dims.at(order[i])) return false;
+  return true;  // order has no repeats: it is a list of distinct labels by construction
+}
+
+Labeled rearrange(const KernelContext& ctx, const float* src, const Labels& src_labels, const Shape& src_shape,
+                  const Labels& order, const std::map<char, int64_t>& dims) {
+  Labeled r;
+  r.labels = order;
+  if (already_arranged(src_labels, src_shape, order, dims)) {
+    r.data = src;
+    return r;
+  }
+  Shape out_dims;
+  for (char l : order) out_dims.push_back(dims.at(l));
+  r.own.assign(static_cast<size_t>(checked_size(ctx, out_dims)), 0.0f);
+  r.data = r.own.data();
+  rearrange_into(ctx, src, src_labels, src_shape, order, dims, r.own.data());
   return r;
 }
 
@@ -238,9 +271,11 @@ std::shared_ptr<void> prepare_einsum(PrepareContext& ctx) {
   return st;
 }
 
-// a x b over their shared labels; `keep`: the labels later operands or the output still need.
+// a x b over their shared labels; `keep`: the labels later operands or the output still need. When the
+// product comes out in the order `final_order` (when given), it is written straight into `final_dst`
+// (the node's output).
 Labeled contract(const KernelContext& ctx, const Labeled& a, const Labeled& b, const Labels& keep,
-                 const std::map<char, int64_t>& dims) {
+                 const std::map<char, int64_t>& dims, const Labels* final_order, float* final_dst) {
   Labels batch, rows, inner, cols;
   for (char l : a.labels) {
     if (contains(b.labels, l)) (contains(keep, l) ? batch : inner).push_back(l);
@@ -248,27 +283,44 @@ Labeled contract(const KernelContext& ctx, const Labeled& a, const Labeled& b, c
   }
   for (char l : b.labels)
     if (!contains(a.labels, l)) cols.push_back(l);
-  Labels ao = batch, bo = batch;
+  Labels ao = batch, bo = batch, bt = batch;
   ao.insert(ao.end(), rows.begin(), rows.end());
   ao.insert(ao.end(), inner.begin(), inner.end());
   bo.insert(bo.end(), inner.begin(), inner.end());
   bo.insert(bo.end(), cols.begin(), cols.end());
-  const Labeled ap = rearrange(ctx, a.data.data(), a.labels, dims_of(a.labels, dims), ao, dims);
-  const Labeled bp = rearrange(ctx, b.data.data(), b.labels, dims_of(b.labels, dims), bo, dims);
+  bt.insert(bt.end(), cols.begin(), cols.end());
+  bt.insert(bt.end(), inner.begin(), inner.end());
+  const Labeled ap = rearrange(ctx, a.data, a.labels, dims_of(a.labels, dims), ao, dims);
+  // B already [batch, cols, inner] (keys in 'bhid,bhjd->bhij') is packed as a transpose, without a copy
+  const Shape b_shape = dims_of(b.labels, dims);
+  const bool b_transposed =
+      already_arranged(b.labels, b_shape, bt, dims) && !already_arranged(b.labels, b_shape, bo, dims);
+  const Labeled bp = b_transposed ? rearrange(ctx, b.data, b.labels, b_shape, bt, dims)
+                                  : rearrange(ctx, b.data, b.labels, b_shape, bo, dims);
   const int64_t nb = numel(dims_of(batch, dims)), m = numel(dims_of(rows, dims));
   const int64_t k = numel(dims_of(inner, dims)), n = numel(dims_of(cols, dims));
   Labeled r;
   r.labels = batch;
   r.labels.insert(r.labels.end(), rows.begin(), rows.end());
   r.labels.insert(r.labels.end(), cols.begin(), cols.end());
-  Shape out_dims = dims_of(r.labels, dims);
-  r.data.assign(static_cast<size_t>(checked_size(ctx, out_dims)), 0.0f);
+  float* out = nullptr;
+  if (final_order != nullptr && r.labels == *final_order) {
+    out = final_dst;
+    std::fill(out, out + nb * m * n, 0.0f);
+  } else {
+    r.own.assign(static_cast<size_t>(checked_size(ctx, dims_of(r.labels, dims))), 0.0f);
+    out = r.own.data();
+  }
+  r.data = out;
   if (nb * m * n == 0 || k == 0) return r;  // an empty sum is 0; the kernels refuse empty sizes
   const kernels::F32GemmKernel& g = *ctx.state<EinsumState>().gemm;
   const kernels::Epilogue ep;
+  const auto pack = [&](int64_t i, float* packed) {
+    if (b_transposed) kernels::pack_b_transposed(g, k, n, bp.data + i * k * n, k, packed);
+    else kernels::pack_b(g, k, n, bp.data + i * k * n, n, packed);
+  };
   const auto run_batch = [&](int64_t i, float* packed, kernels::Range rws) {
-    kernels::sgemm_packed(g, k, n, ap.data.data() + i * m * k, k, packed, r.data.data() + i * m * n, n, ep, rws,
-                          {0, n});
+    kernels::sgemm_packed(g, k, n, ap.data + i * m * k, k, packed, out + i * m * n, n, ep, rws, {0, n});
   };
   const int64_t packed_floats = std::max<int64_t>(1, kernels::packed_b_floats(g, k, n));
   if (nb >= 2 * static_cast<int64_t>(ctx.pool.threads()) || m < 2 * g.tile_rows) {
@@ -276,7 +328,7 @@ Labeled contract(const KernelContext& ctx, const Labeled& a, const Labeled& b, c
     ctx.parallel_for(nb, 1, [&](int64_t begin, int64_t end) {
       std::vector<float> packed(static_cast<size_t>(packed_floats));
       for (int64_t i = begin; i < end; ++i) {
-        kernels::pack_b(g, k, n, bp.data.data() + i * k * n, n, packed.data());
+        pack(i, packed.data());
         run_batch(i, packed.data(), {0, m});
       }
     });
@@ -284,7 +336,7 @@ Labeled contract(const KernelContext& ctx, const Labeled& a, const Labeled& b, c
   }
   std::vector<float> packed(static_cast<size_t>(packed_floats));
   for (int64_t i = 0; i < nb; ++i) {
-    kernels::pack_b(g, k, n, bp.data.data() + i * k * n, n, packed.data());
+    pack(i, packed.data());
     split_gemm_rows(ctx, g, m, [&](kernels::Range rws) { run_batch(i, packed.data(), rws); });
   }
   return r;
@@ -321,12 +373,16 @@ void einsum_kernel(const KernelContext& ctx) {
   Labeled acc = reduce_operand(0, n > 1 ? labels_of_others(0, e.inputs[1]) : e.output);
   for (size_t t = 1; t < n; ++t) {
     const Labeled b = reduce_operand(t, labels_of_others(t, acc.labels));
-    acc = contract(ctx, acc, b, needed_after(t), e.dims);
+    acc = contract(ctx, acc, b, needed_after(t), e.dims, t + 1 == n ? &e.output : nullptr, y.ptr<float>());
   }
+  if (acc.data == y.ptr<float>()) return;  // the last product was written in place
   // the accumulated labels are unique and contiguous; the output order (and any remaining sum) is one pass.
   // A label the operands had only at size 1 but the output wants larger cannot happen: dims are the max.
-  Labeled out = rearrange(ctx, acc.data.data(), acc.labels, dims_of(acc.labels, e.dims), e.output, e.dims);
-  std::copy(out.data.begin(), out.data.end(), y.ptr<float>());
+  const Shape acc_shape = dims_of(acc.labels, e.dims);
+  if (already_arranged(acc.labels, acc_shape, e.output, e.dims))
+    std::copy(acc.data, acc.data + y.numel(), y.ptr<float>());
+  else
+    rearrange_into(ctx, acc.data, acc.labels, acc_shape, e.output, e.dims, y.ptr<float>());
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Resize (opset 11+ inputs X, roi, scales, sizes): nearest (any rank, every
 // coordinate mode and rounding), and linear and cubic (cubic_coeff_a,
-// exclude_outside) over the last two axes of a rank-4 input. Layout agnostic through logical strides, so NHWC images resize
-// with the channel vector as the inner loop.
+// exclude_outside) over the last two axes of a rank-4 input. Layout agnostic
+// through logical strides, so NHWC images resize with the channel vector as
+// the inner loop.
 #include <algorithm>
 #include <cmath>
 

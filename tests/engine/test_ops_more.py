@@ -251,8 +251,9 @@ def test_group_normalization_18_per_group_scale():
     bld.node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=3)
     bld.output("y")
     for isa in engine.available_isas():
-        (y,) = engine.Session(bld.to_bytes(), isa=isa, threads=2).run(None, {"x": x})
-        np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+        for threads in (1, 2):
+            (y,) = engine.Session(bld.to_bytes(), isa=isa, threads=threads).run(None, {"x": x})
+            np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_mish_swish_18_24():
@@ -289,9 +290,10 @@ def test_bitwise_18(op, dtype):
     bld.output("y")
     bld.output("z")
     for isa in engine.available_isas():
-        y, z = engine.Session(bld.to_bytes(), isa=isa).run(None, {"a": a, "b": b})
-        np.testing.assert_array_equal(y, expected)
-        np.testing.assert_array_equal(z, np.invert(expected))
+        for threads in (1, 2):
+            y, z = engine.Session(bld.to_bytes(), isa=isa, threads=threads).run(None, {"a": a, "b": b})
+            np.testing.assert_array_equal(y, expected)
+            np.testing.assert_array_equal(z, np.invert(expected))
 
 
 @pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
@@ -303,8 +305,9 @@ def test_bitshift_uint8(direction):
                 for v, k in zip(a[0], s)]
     data = _single("BitShift", {"a": ([1, 5], "uint8"), "s": ([5], "uint8")}, {}, direction=direction)
     for isa in engine.available_isas():
-        (y,) = engine.Session(data, isa=isa).run(None, {"a": a, "s": s})
-        np.testing.assert_array_equal(y[0], expected)
+        for threads in (1, 2):
+            (y,) = engine.Session(data, isa=isa, threads=threads).run(None, {"a": a, "s": s})
+            np.testing.assert_array_equal(y[0], expected)
 
 
 @pytest.mark.parametrize(("exclusive", "reverse"), [(0, 0), (1, 0), (0, 1), (1, 1)])
@@ -321,8 +324,9 @@ def test_cumprod_26(exclusive, reverse):
     bld.node("CumProd", ["x", "ax"], ["y"], exclusive=exclusive, reverse=reverse)
     bld.output("y")
     for isa in engine.available_isas():
-        (y,) = engine.Session(bld.to_bytes(), isa=isa).run(None, {"x": x})
-        np.testing.assert_allclose(y, y_ref, rtol=1e-5)
+        for threads in (1, 2):
+            (y,) = engine.Session(bld.to_bytes(), isa=isa, threads=threads).run(None, {"x": x})
+            np.testing.assert_allclose(y, y_ref, rtol=1e-5)
 
 
 def test_nan_propagates():
@@ -474,15 +478,15 @@ LATE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("optimize", [False, True])
+@pytest.mark.parametrize(("optimize", "threads"), [(False, 1), (True, 2)])
 @pytest.mark.parametrize("case", LATE_CASES, ids=[c[0] for c in LATE_CASES])
-def test_later_opset_model_converts(case, optimize, tmp_path):
+def test_later_opset_model_converts(case, optimize, threads, tmp_path):
     import export
 
     _, opset, nodes, feeds, inits = case
     model = _with_output_shapes(graph_model(nodes, feeds, {"y": F}, inits, opset=opset), feeds)
     del model.graph.value_info[:]  # as exporters often leave them: the converter infers what it needs
-    assert check_against_ort(model, feeds, tmp_path, optimize=optimize) == len(engine.available_isas())
+    assert check_against_ort(model, feeds, tmp_path, optimize=optimize, threads=threads) == len(engine.available_isas())
     report = export.convert_model(model, tmp_path / "m.slm", optimize=optimize)
     assert f"{opset} -> 17" in report.opset and "kept at opset" in report.opset
 

@@ -83,11 +83,12 @@ def load_checked(source: str | os.PathLike[str] | onnx.ModelProto,
 
 # Ops born, or given more semantics, after opset 17 that the engine runs at their own (newest) version:
 # RMSNormalization-23, GroupNormalization-18/21 (scale per group or per channel), Mish-18, Swish-24, the
-# Bitwise ops-18, CumProd-26, Gelu-20, ScatterElements/ScatterND-18 (reduction max, min), LpPool-18
-# (dilations, ceil_mode). ONNX's version converter has no way down to 17 for them, so in a model of a later
-# opset they cross the conversion untouched (FORMAT.md).
+# Bitwise ops-18, BitShift-28 (signed types), CumProd-26, Gelu-20, ScatterElements/ScatterND-18 (reduction
+# max, min), LpPool-18 (dilations, ceil_mode). ONNX's version converter has no way down to 17 for them, so
+# in a model of a later opset they cross the conversion untouched (FORMAT.md).
 LATE_OPS = frozenset({"RMSNormalization", "GroupNormalization", "Mish", "Swish", "BitwiseAnd", "BitwiseOr",
-                      "BitwiseXor", "BitwiseNot", "CumProd", "Gelu", "ScatterElements", "ScatterND", "LpPool"})
+                      "BitwiseXor", "BitwiseNot", "BitShift", "CumProd", "Gelu", "ScatterElements", "ScatterND",
+                      "LpPool"})
 _LATE_DOMAIN = "slimlab.late_ops"  # where LATE_OPS nodes wait while the converter runs
 
 

@@ -296,18 +296,35 @@ def test_bitwise_18(op, dtype):
             np.testing.assert_array_equal(z, np.invert(expected))
 
 
+def _bitshift_reference(a: np.ndarray, s: np.ndarray, left: bool) -> np.ndarray:
+    """BitShift-28 in Python integers: arithmetic right shift, dropped high bits, out-of-range shifts."""
+    bits = a.dtype.itemsize * 8
+    out = []
+    for v, k in zip(a.reshape(-1).tolist(), np.broadcast_to(s, a.shape).reshape(-1).tolist()):
+        if k < 0 or k >= bits:
+            out.append(-1 if (not left and v < 0) else 0)
+        elif left:
+            u = (v << k) & ((1 << bits) - 1)  # the bits that stay in the type
+            out.append(u - (1 << bits) if np.issubdtype(a.dtype, np.signedinteger) and u >> (bits - 1) else u)
+        else:
+            out.append(v >> k)  # Python's >> is arithmetic
+    return np.array(out, dtype=a.dtype).reshape(a.shape)
+
+
 @pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
-def test_bitshift_uint8(direction):
-    """uint8 is the one unsigned type the engine has (no uint16/32/64); a shift by 8 or more gives 0."""
-    a = np.array([[1, 7, 255, 128, 3]], np.uint8)
-    s = np.array([1, 3, 2, 8, 0], np.uint8)
-    expected = [(int(v) << int(k) if direction == "LEFT" else int(v) >> int(k)) & 255 if k < 8 else 0
-                for v, k in zip(a[0], s)]
-    data = _single("BitShift", {"a": ([1, 5], "uint8"), "s": ([5], "uint8")}, {}, direction=direction)
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int32", "int64"])
+def test_bitshift_28(direction, dtype):
+    """uint8, int8, int32, int64 (the engine has no uint16/32/64 nor int16); shifts < 0 or >= the width too."""
+    info = np.iinfo(dtype)
+    bits = info.bits
+    a = np.array([[1, 7, info.max, info.min, 3, -5 if info.min < 0 else 5, 0x55]], dtype)
+    s = np.array([1, 3, 2, bits, 0, bits - 1, -1 if info.min < 0 else bits + 1], dtype)
+    expected = _bitshift_reference(a, s, direction == "LEFT")
+    data = _single("BitShift", {"a": ([1, 7], dtype), "s": ([7], dtype)}, {}, direction=direction)
     for isa in engine.available_isas():
         for threads in (1, 2):
             (y,) = engine.Session(data, isa=isa, threads=threads).run(None, {"a": a, "s": s})
-            np.testing.assert_array_equal(y[0], expected)
+            np.testing.assert_array_equal(y, expected)
 
 
 @pytest.mark.parametrize(("exclusive", "reverse"), [(0, 0), (1, 0), (0, 1), (1, 1)])
@@ -353,7 +370,7 @@ def _single(op: str, inputs: dict[str, tuple[list[int], str]], consts: dict[str,
         b.constant(k, v)
     outs = outs or ["y"]
     if op == "BitShift":
-        b.value("y", None, "uint8")
+        b.value("y", None, next(iter(inputs.values()))[1])
     b.node(op, [*inputs, *consts], outs, **attrs)
     for o in outs:
         b.output(o)

@@ -1,12 +1,13 @@
 // The rarer elementwise ops: float functions (IsInf, IsNaN, Sign, Celu,
 // ThresholdedRelu, Shrink, Mish, Swish, Tan and the inverse and hyperbolic
 // trigonometric functions), integer bit operations (BitwiseAnd/Or/Xor/Not,
-// BitShift), EyeLike and ReverseSequence. None of them has a kernels-library
+// BitShift-28), EyeLike and ReverseSequence. None of them has a kernels-library
 // family (they are rare in real models): each is a loop over one scalar
 // function, in any layout since input and output share it.
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <type_traits>
 
 #include "ops/broadcast.h"
 #include "ops/common.h"
@@ -146,20 +147,35 @@ void bitwise_not_kernel(const KernelContext& ctx) {
   });
 }
 
-// ONNX defines BitShift for unsigned types only; of those the engine has uint8. A shift by the width or
-// more gives 0 (C++ would leave it undefined).
+// BitShift at opset 28: unsigned and signed integers (of those, the engine has uint8, int8, int32, int64;
+// it has no uint16/uint32/uint64 nor int16). A signed right shift is arithmetic; a left shift drops the bits
+// that leave the type; a shift by a negative amount or by the width or more gives what the sign extension
+// alone gives: -1 for a right shift of a negative value, else 0 (C++ would leave these undefined).
 void infer_bitshift(InferContext& c) {
   if (c.input_dtype(1) != c.input_dtype(0)) c.error("inputs have different dtypes");
   enum_attr(c.attrs(), "direction", "", {"LEFT", "RIGHT"});
   infer_broadcast(c, c.input_dtype(0));
 }
 
+template <typename T>
+T shift(T a, T s, bool left) {
+  using U = std::make_unsigned_t<T>;
+  constexpr int64_t kBits = 8 * sizeof(T);
+  const int64_t n = static_cast<int64_t>(s);
+  const bool negative = std::is_signed_v<T> && a < 0;
+  if (n < 0 || n >= kBits) return (!left && negative) ? static_cast<T>(-1) : T(0);
+  if (left) return static_cast<T>(static_cast<U>(static_cast<U>(a) << n));
+  // arithmetic right shift without relying on how the compiler shifts negative values
+  if (negative) return static_cast<T>(~static_cast<T>(static_cast<U>(~a) >> n));
+  return static_cast<T>(static_cast<U>(a) >> n);
+}
+
 void bitshift_kernel(const KernelContext& ctx) {
   const bool left = ctx.attrs.get_string("direction") == "LEFT";
-  broadcast_binary<uint8_t, uint8_t, uint8_t>(ctx, ctx.inputs[0], ctx.inputs[1], ctx.outputs[0],
-                                              [left](uint8_t a, uint8_t s) {
-    if (s >= 8) return uint8_t{0};
-    return static_cast<uint8_t>(left ? a << s : a >> s);
+  dispatch_int(ctx.inputs[0].dtype, ctx.attrs.owner(), [&](auto z) {
+    using T = decltype(z);
+    broadcast_binary<T, T, T>(ctx, ctx.inputs[0], ctx.inputs[1], ctx.outputs[0],
+                              [left](T a, T s) { return shift<T>(a, s, left); });
   });
 }
 
@@ -280,7 +296,7 @@ DEFINE_OP(BitwiseXor) { return bit_def("BitwiseXor", infer_bitwise, bitwise_kern
 DEFINE_OP(BitwiseNot) {
   return bit_def("BitwiseNot", infer_map<DType::kUndefined>, bitwise_not_kernel).inputs(1);
 }
-DEFINE_OP(BitShift) { return bit_def("BitShift", infer_bitshift, bitshift_kernel, {DType::kUInt8}); }
+DEFINE_OP(BitShift) { return bit_def("BitShift", infer_bitshift, bitshift_kernel); }
 DEFINE_OP(EyeLike) {
   return OpDef("EyeLike").dtypes(kAllTypes).inputs(1).outputs(1).layout(LayoutPolicy::kPlain)
       .infer(infer_eye_like).kernel(eye_like_kernel);

@@ -163,8 +163,8 @@ void infer_gather_nd(InferContext& c) {
   c.set_output(0, c.input_dtype(0), out);
 }
 
-// Offsets into data (in elements) of the slices that an ND index tuple names: for each of `tuples`
-// tuples of `k` indices starting at batch dims `b`, with `batch` tuples per batch entry.
+// Offsets into data (in elements) of the slices that the index tuples name: `idx` holds tuples of `k`
+// indices into the dims after the `b` batch dims, batch entry by batch entry (as many tuples for each).
 std::vector<int64_t> nd_offsets(const KernelContext& ctx, const Shape& data, const std::vector<int64_t>& idx,
                                 int64_t b, int64_t k) {
   const auto ds = plain_strides(data);

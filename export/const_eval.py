@@ -40,6 +40,10 @@ def _numel(shape: Any) -> int:
     return n
 
 
+# ops whose (first) result has at most as many elements as their first input, whatever the others hold
+_SIZED_BY_INPUT0 = ("CumSum", "Trilu", "ScatterElements", "ScatterND", "TopK", "Sign")
+
+
 def result_elements(op_type: str, x: Arrays, attrs: dict[str, Any]) -> int:
     """An upper bound of the result's element count, found without computing the result.
 
@@ -69,6 +73,18 @@ def result_elements(op_type: str, x: Arrays, attrs: dict[str, Any]) -> int:
         axis = int(attrs.get("axis", 0))
         rest = [d for i, d in enumerate(x[0].shape) if i != axis % max(x[0].ndim, 1)]
         return x[1].size * _numel(rest)
+    if op_type in _SIZED_BY_INPUT0:
+        return x[0].size
+    if op_type == "GatherElements":
+        return x[1].size
+    if op_type == "GatherND":
+        b, k = int(attrs.get("batch_dims", 0)), int(x[1].shape[-1])
+        return _numel(x[1].shape[:-1]) * _numel(x[0].shape[b + k:])
+    if op_type == "OneHot":
+        depth = float(np.asarray(x[1]).reshape(-1)[0])
+        if not np.isfinite(depth) or depth < 0:
+            raise ValueError(f"OneHot depth {depth} is not a size")
+        return x[0].size * int(depth)
     if len(arrays) > 1 and op_type not in ("Concat", "Reshape", "Slice", "Squeeze", "Unsqueeze"):
         return max(_numel(np.broadcast_shapes(*(a.shape for a in arrays))), given)
     return given
@@ -294,3 +310,110 @@ def _reduce(fn: Callable[..., np.ndarray]) -> Evaluator:
 
 for _name, _fn in {"ReduceProd": np.prod, "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}.items():
     EVALUATORS.add(_name, _reduce(_fn))
+
+
+@_op("Sign")
+def _sign(x: Arrays, _: dict[str, Any]) -> list[np.ndarray]:
+    return [_same_dtype(np.sign(x[0]), x[0])]
+
+
+@_op("CumSum")
+def _cumsum(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    data, axis = x[0], int(np.asarray(x[1]).reshape(-1)[0])
+    y = np.flip(data, axis) if attrs.get("reverse", 0) else data
+    out = np.cumsum(y, axis=axis, dtype=data.dtype)
+    if attrs.get("exclusive", 0):
+        # shift by one along the axis: the first element of each run becomes 0
+        out = np.concatenate([np.zeros_like(np.take(out, [0], axis)), np.delete(out, -1, axis)], axis)
+    return [np.flip(out, axis) if attrs.get("reverse", 0) else out]
+
+
+@_op("Trilu")
+def _trilu(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    k = int(np.asarray(x[1]).reshape(-1)[0]) if len(x) > 1 and x[1] is not None else 0
+    return [np.triu(x[0], k) if int(attrs.get("upper", 1)) else np.tril(x[0], k)]
+
+
+def _check_indices(idx: np.ndarray, dims: Any) -> np.ndarray:
+    """Indices wrapped into [0, dim); out-of-range ones are an error (NumPy would wrap or fail unevenly)."""
+    idx, dims = idx.astype(np.int64), np.asarray(dims, dtype=np.int64)
+    if np.any(idx < -dims) or np.any(idx >= dims):
+        raise IndexError("an index is out of range")
+    return np.where(idx < 0, idx + dims, idx)
+
+
+@_op("GatherElements")
+def _gather_elements(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    axis = int(attrs.get("axis", 0)) % x[0].ndim
+    idx = _check_indices(x[1], x[0].shape[axis])
+    # off the axis, indices may be shorter than data: only that corner of data is read
+    corner = tuple(slice(None) if a == axis else slice(0, n) for a, n in enumerate(idx.shape))
+    return [np.take_along_axis(x[0][corner], idx, axis)]
+
+
+_REDUCERS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None] = {
+    "none": None, "add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
+
+
+@_op("ScatterElements")
+def _scatter_elements(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    data, updates = x[0], x[2]
+    axis = int(attrs.get("axis", 0)) % data.ndim
+    idx = _check_indices(x[1], data.shape[axis])
+    fn = _REDUCERS[str(attrs.get("reduction", "none"))]
+    out = data.copy()
+    for pos in np.ndindex(*idx.shape):  # in order: the last of duplicate indices wins, reductions accumulate
+        target = list(pos)
+        target[axis] = int(idx[pos])
+        t = tuple(target)
+        out[t] = updates[pos] if fn is None else fn(out[t], updates[pos])
+    return [out]
+
+
+@_op("ScatterND")
+def _scatter_nd(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    data, updates = x[0], x[2]
+    k = x[1].shape[-1]
+    idx = _check_indices(x[1], data.shape[:k])
+    fn = _REDUCERS[str(attrs.get("reduction", "none"))]
+    out = data.copy()
+    for pos in np.ndindex(*idx.shape[:-1]):
+        t = tuple(int(v) for v in idx[pos])
+        out[t] = updates[pos] if fn is None else fn(out[t], updates[pos])
+    return [out]
+
+
+@_op("GatherND")
+def _gather_nd(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    data, b = x[0], int(attrs.get("batch_dims", 0))
+    k = x[1].shape[-1]
+    idx = _check_indices(x[1], data.shape[b:b + k])
+    batch = idx.shape[:b]
+    flat_data = data.reshape((-1, *data.shape[b:]))
+    flat_idx = idx.reshape((-1, *idx.shape[b:]))
+    out = [d[tuple(np.moveaxis(i, -1, 0))] for d, i in zip(flat_data, flat_idx)]
+    return [np.stack(out).reshape(*batch, *idx.shape[b:-1], *data.shape[b + k:])]
+
+
+@_op("OneHot")
+def _one_hot(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    depth = int(float(np.asarray(x[1]).reshape(-1)[0]))
+    values = np.asarray(x[2]).reshape(-1)
+    idx = x[0].astype(np.int64)
+    idx = np.where(idx < 0, idx + depth, idx)
+    axis = int(attrs.get("axis", -1)) % (idx.ndim + 1)
+    hot = np.expand_dims(idx, axis) == np.arange(depth).reshape([-1 if a == axis else 1 for a in range(idx.ndim + 1)])
+    return [np.where(hot, values[1], values[0]).astype(values.dtype)]
+
+
+@_op("TopK")
+def _topk(x: Arrays, attrs: dict[str, Any]) -> list[np.ndarray]:
+    data, k = x[0], int(np.asarray(x[1]).reshape(-1)[0])
+    axis = int(attrs.get("axis", -1)) % data.ndim
+    # a stable sort keeps equal values in index order, as ONNX wants for ties
+    keys = -data if int(attrs.get("largest", 1)) else data
+    if data.dtype.kind == "u":
+        keys = np.iinfo(data.dtype).max - data if int(attrs.get("largest", 1)) else data
+    order = np.argsort(keys, axis=axis, kind="stable")
+    idx = np.take(order, np.arange(k), axis=axis)
+    return [np.take_along_axis(data, idx, axis), idx.astype(np.int64)]

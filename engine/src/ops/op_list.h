@@ -22,7 +22,7 @@
   /* movement.cpp */ X(Concat) X(Split) X(Slice) X(Transpose) X(Expand) X(Tile) X(Pad)                \
   X(DepthToSpace) X(SpaceToDepth) X(Gather)                                                           \
   /* normalization.cpp */ X(BatchNormalization) X(InstanceNormalization) X(LayerNormalization)        \
-  /* pool.cpp */ X(MaxPool) X(AveragePool) X(GlobalAveragePool) X(GlobalMaxPool)                      \
+  /* pool.cpp */ X(MaxPool) X(AveragePool) X(GlobalAveragePool) X(GlobalMaxPool) X(LpPool)             \
   /* prelu.cpp */ X(PRelu)                                                                            \
   /* qgemm.cpp */ X(QGemm) X(QLinearMatMul)                                                           \
   /* qlinear_conv.cpp */ X(QLinearConv)                                                               \
@@ -39,7 +39,16 @@
   /* unary.cpp */ X(Relu) X(Sigmoid) X(Tanh) X(Erf) X(SiLU) X(HardSwish) X(HardSigmoid) X(LeakyRelu)  \
   X(Gelu) X(Clip) X(Exp) X(Elu) X(Selu) X(Softplus) X(Softsign) X(Sqrt) X(Neg) X(Log) X(Abs)          \
   X(Reciprocal) X(Floor) X(Ceil) X(Round) X(Sin) X(Cos)                                               \
-  /* where.cpp */ X(Where)
+  /* where.cpp */ X(Where)                                                                             \
+  /* cumulative.cpp */ X(CumSum) X(CumProd)                                                           \
+  /* indexing.cpp */ X(GatherElements) X(GatherND) X(ScatterElements) X(ScatterND) X(OneHot) X(Trilu) \
+  /* topk.cpp */ X(TopK) X(Hardmax)                                                                 \
+  /* normalization_extra.cpp */ X(LpNormalization) X(RMSNormalization) X(GroupNormalization)          \
+  X(MeanVarianceNormalization) X(LRN)                                                                 \
+  /* elementwise_extra.cpp */ X(IsNaN) X(IsInf) X(Sign) X(Celu) X(ThresholdedRelu) X(Shrink) X(Mish)   \
+  X(Swish) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh) X(Asinh) X(Acosh) X(Atanh) X(BitwiseAnd)    \
+  X(BitwiseOr) X(BitwiseXor) X(BitwiseNot) X(BitShift) X(EyeLike) X(ReverseSequence)                 \
+  /* einsum.cpp */ X(Einsum)
 
 namespace slim {
 class OpDef;

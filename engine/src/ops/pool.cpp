@@ -1,8 +1,10 @@
-// Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool. 2-D
+// Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, LpPool. 2-D
 // windows on NHWC activations and all global pools run the kernels library's
 // pooling variants chosen at load; other ranks (1-D, 3-D) and a plain 2-D
 // input (a constant) walk the window directly. MaxPool also takes uint8
 // (quantized activations: the max commutes with quantization) on q8_maxpool.
+// LpPool ((sum |x|^p)^(1/p), padding counting as zeros) and MaxPool's Indices
+// output walk the window too.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -75,6 +77,81 @@ void infer_pool(InferContext& ctx) {
     out.push_back(o);
   }
   ctx.set_output(0, ctx.input_dtype(0), out);
+  if (ctx.num_outputs() > 1) {  // MaxPool's Indices
+    if (ctx.input_dtype(0) != DType::kFloat32) ctx.error("Indices (output 1) needs a float32 input");
+    int_attr(ctx.attrs(), "storage_order", 0, 0, 1);
+    ctx.set_output(1, DType::kInt64, out);
+  }
+}
+
+// MaxPool with its second output, Indices: the flat position of each maximum in the
+// input (N * C planes, row-major within a plane, or column-major for storage_order 1),
+// as ONNX Runtime computes it; the first maximum of a window wins, a NaN wins over numbers.
+// Any layout: inputs and outputs are addressed through their logical strides.
+void max_pool_indices(const KernelContext& ctx, const PoolGeometry& g) {
+  const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0], &it = ctx.outputs[1];
+  if (yt.numel() == 0) return;
+  const int nd = static_cast<int>(g.k.size());
+  const Shape in(xt.shape.begin() + 2, xt.shape.end());
+  const bool col_major = ctx.attrs.get_int("storage_order", 0) != 0;
+  const auto xs = logical_strides(xt.shape, xt.layout), ys = logical_strides(yt.shape, yt.layout);
+  const auto is = logical_strides(it.shape, it.layout);
+  // the Indices numbering of each spatial dim within a plane
+  std::vector<int64_t> flat(static_cast<size_t>(nd), 1);
+  for (int d = 0; d < nd; ++d)
+    for (int e = 0; e < nd; ++e)
+      if (col_major ? e < d : e > d) flat[d] *= in[e];
+  const int64_t channels = xt.shape[1], in_plane = numel(in), out_plane = numel(g.out);
+  const float* x = xt.ptr<const float>();
+  float* y = yt.ptr<float>();
+  int64_t* ix = it.ptr<int64_t>();
+  ctx.parallel_for(xt.shape[0] * channels, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> start(nd), t0(nd), t1(nd), t(nd), opos(nd);
+    for (int64_t pl = begin; pl < end; ++pl) {
+      const int64_t n = pl / channels, c = pl % channels;
+      for (int64_t o = 0; o < out_plane; ++o) {
+        int64_t rest = o;
+        bool any = true;
+        for (int d = nd - 1; d >= 0; --d) {
+          opos[d] = rest % g.out[d];
+          rest /= g.out[d];
+          start[d] = opos[d] * g.s[d] - g.pb[d];
+          t0[d] = start[d] >= 0 ? 0 : (-start[d] + g.d[d] - 1) / g.d[d];
+          const int64_t last = in[d] - 1 - start[d];
+          t1[d] = last < 0 ? 0 : std::min(g.k[d], last / g.d[d] + 1);
+          if (t1[d] <= t0[d]) any = false;
+        }
+        float best = -std::numeric_limits<float>::infinity();
+        int64_t best_at = -1;
+        if (any) {
+          t = t0;
+          for (;;) {
+            int64_t xo = n * xs[0] + c * xs[1], at = 0;
+            for (int d = 0; d < nd; ++d) {
+              const int64_t p = start[d] + t[d] * g.d[d];
+              xo += p * xs[d + 2];
+              at += p * flat[d];
+            }
+            const float v = x[xo];
+            if (best_at < 0 || v > best || (v != v && best == best)) {
+              best = v;
+              best_at = at;
+            }
+            int d = nd - 1;
+            while (d >= 0 && ++t[d] == t1[d]) t[d] = t0[d], --d;
+            if (d < 0) break;
+          }
+        }
+        int64_t yo = n * ys[0] + c * ys[1], io = n * is[0] + c * is[1];
+        for (int d = 0; d < nd; ++d) {
+          yo += opos[d] * ys[d + 2];
+          io += opos[d] * is[d + 2];
+        }
+        y[yo] = best;
+        ix[io] = best_at < 0 ? 0 : pl * in_plane + best_at;
+      }
+    }
+  });
 }
 
 // The variants of both pools are kept: MaxPool uses one, AveragePool the other.
@@ -116,8 +193,10 @@ int64_t window_count(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pb
 // Any number of spatial dims, plain layout. Each window visits only its taps
 // inside the image, so the work per output is bounded by the input, not by
 // the kernel size.
-template <bool kMax, typename T = float>
+template <bool kMax, typename T = float, bool kLp = false>
 void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
+  static_assert(!(kMax && kLp), "LpPool sums");
+  [[maybe_unused]] const float p = kLp ? static_cast<float>(ctx.attrs.get_int("p", 2)) : 1.0f;
   const TensorRef &xt = ctx.inputs[0], &yt = ctx.outputs[0];
   if (yt.numel() == 0) return;
   const int nd = static_cast<int>(g.k.size());
@@ -150,13 +229,16 @@ void pool_nd(const KernelContext& ctx, const PoolGeometry& g) {
             for (int d = 0; d < nd; ++d) off = off * in[d] + start[d] + t[d] * g.d[d];
             const T v = x[pl * in_plane + off];
             if constexpr (kMax) acc = (v > acc || v != v) ? v : acc;
+            else if constexpr (kLp) acc += p == 2.0f ? v * v : p == 1.0f ? std::fabs(v) : std::pow(std::fabs(v), p);
             else acc += v;
             int d = nd - 1;
             while (d >= 0 && ++t[d] == t1[d]) t[d] = t0[d], --d;
             if (d < 0) break;
           }
         }
-        if constexpr (!kMax) {
+        if constexpr (kLp) {
+          acc = p == 2.0f ? std::sqrt(acc) : p == 1.0f ? acc : std::pow(acc, 1.0f / p);
+        } else if constexpr (!kMax) {
           // A double: a product over many padded dims need not fit in int64.
           double divisor = 1.0;
           for (int d = 0; d < nd; ++d)
@@ -174,6 +256,7 @@ template <bool kMax>
 void pool_kernel(const KernelContext& ctx) {
   const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
   const PoolGeometry g = resolve(ctx.attrs, x.shape);
+  if (kMax && ctx.outputs.size() > 1) return max_pool_indices(ctx, g);
   const bool u8 = x.dtype == DType::kUInt8;
   // An empty image padded into whole windows (W = 0, pads 1 + 1, kernel 2) has outputs but no pixel: the
   // kernels refuse empty images, the direct loop gives what a window of padding only gives.
@@ -256,6 +339,16 @@ void global_kernel(const KernelContext& ctx) {
   ctx.parallel_for(n * c, 1, [&](int64_t b, int64_t e) { pool(e - b, 1, x + b * spatial, y + b, {0, 1}); });
 }
 
+void infer_lp_pool(InferContext& ctx) {
+  // p is a real exponent in principle; ONNX types it int, and 1 .. 2^10 covers every use
+  int_attr(ctx.attrs(), "p", 2, 1, 1024);
+  infer_pool(ctx);
+}
+
+void lp_pool_kernel(const KernelContext& ctx) {
+  pool_nd<false, float, true>(ctx, resolve(ctx.attrs, ctx.inputs[0].shape));
+}
+
 OpDef pool_def(const char* type, InferFn infer, PrepareFn prepare, KernelFn fn) {
   return OpDef(type)
       .dtypes({DType::kFloat32})
@@ -272,7 +365,8 @@ OpDef pool_def(const char* type, InferFn infer, PrepareFn prepare, KernelFn fn) 
 
 DEFINE_OP(MaxPool) {
   return pool_def("MaxPool", infer_pool, prepare_pool<true>, pool_kernel<true>)
-      .dtypes({DType::kFloat32, DType::kUInt8});
+      .dtypes({DType::kFloat32, DType::kUInt8})
+      .outputs(1, 2);
 }
 DEFINE_OP(AveragePool) { return pool_def("AveragePool", infer_pool, prepare_pool<false>, pool_kernel<false>); }
 DEFINE_OP(GlobalAveragePool) {
@@ -280,4 +374,13 @@ DEFINE_OP(GlobalAveragePool) {
 }
 DEFINE_OP(GlobalMaxPool) {
   return pool_def("GlobalMaxPool", infer_global, prepare_global<true>, global_kernel<true>);
+}
+DEFINE_OP(LpPool) {
+  return OpDef("LpPool")
+      .dtypes({DType::kFloat32})
+      .inputs(1)
+      .outputs(1)
+      .layout(LayoutPolicy::kPlain)
+      .infer(infer_lp_pool)
+      .kernel(lp_pool_kernel);
 }

@@ -1,7 +1,9 @@
 // Resize (opset 11+ inputs X, roi, scales, sizes): nearest (any rank, every
-// coordinate mode and rounding) and linear over the last two axes of a rank-4
-// input. Layout agnostic through logical strides, so NHWC images resize
-// with the channel vector as the inner loop.
+// coordinate mode and rounding), and linear and cubic (cubic_coeff_a,
+// exclude_outside) over the last two axes of a rank-4 input. Layout agnostic
+// through logical strides, so NHWC images resize with the channel vector as
+// the inner loop.
+#include <algorithm>
 #include <cmath>
 
 #include "ops/common.h"
@@ -52,15 +54,18 @@ ResizeSpec resize_spec(const InferContext& ctx) {
 }
 
 void infer_resize(InferContext& ctx) {
-  const std::string mode = enum_attr(ctx.attrs(), "mode", "nearest", {"nearest", "linear"});
+  const std::string mode = enum_attr(ctx.attrs(), "mode", "nearest", {"nearest", "linear", "cubic"});
+  int_attr(ctx.attrs(), "exclude_outside", 0, 0, 1);
+  const float a = ctx.attrs().get_float("cubic_coeff_a", -0.75f);
+  if (!std::isfinite(a)) ctx.error("attribute 'cubic_coeff_a' = ", a, " is not finite");
   enum_attr(ctx.attrs(), "nearest_mode", "round_prefer_floor", {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"});
   const ResizeSpec s = resize_spec(ctx);
-  if (mode == "linear" && ctx.input_dtype(0) != DType::kFloat32) ctx.error("linear mode needs float32");
+  if (mode != "nearest" && ctx.input_dtype(0) != DType::kFloat32) ctx.error(mode, " mode needs float32");
   for (size_t d = 0; d < s.out.size(); ++d)
     if (ctx.input_shape(0)[d] == 0 && s.out[d] > 0) ctx.error("cannot resize the empty axis ", d, " to ", s.out[d]);
-  if (mode == "linear") {
+  if (mode != "nearest") {
     if (s.out.size() != 4 || s.out[0] != ctx.input_shape(0)[0] || s.out[1] != ctx.input_shape(0)[1])
-      ctx.error("linear mode resizes only the last two axes of a rank-4 input");
+      ctx.error(mode, " mode resizes only the last two axes of a rank-4 input");
   }
   const std::string ct = ctx.attrs().get_string("coordinate_transformation_mode", "half_pixel");
   if (ct != "half_pixel" && ct != "align_corners" && ct != "asymmetric" && ct != "pytorch_half_pixel" &&
@@ -93,6 +98,73 @@ int64_t nearest_index(float c, int64_t in, const std::string& rounding) {
   else if (rounding == "round_prefer_ceil") i = static_cast<int64_t>(std::floor(c + 0.5f));
   else i = (c - std::floor(c) == 0.5f) ? static_cast<int64_t>(std::floor(c)) : static_cast<int64_t>(std::round(c));
   return std::clamp<int64_t>(i, 0, in - 1);
+}
+
+// Cubic convolution (Keys) with coefficient a: 4 taps per axis around the source
+// coordinate, clamped to the edge (ONNX pads with edge values); exclude_outside
+// drops the taps outside the image and renormalizes the others.
+struct CubicTaps {
+  int64_t i[4];
+  float w[4];
+};
+
+std::vector<CubicTaps> cubic_taps(int64_t in, int64_t out, float scale, const std::string& ct, float a,
+                                  bool exclude_outside) {
+  std::vector<CubicTaps> taps(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    double c = source_coord(o, in, out, scale, ct);
+    // NaN, or a coordinate far outside (an extreme scale), reads the edge pixels
+    if (!(c == c)) c = 0.0;
+    c = std::clamp(c, -4.0, static_cast<double>(in) + 4.0);
+    const double base = std::floor(c), t = c - base;
+    const double ad = a;
+    const double d[4] = {1.0 + t, t, 1.0 - t, 2.0 - t};  // distance of each tap from c
+    CubicTaps& tp = taps[static_cast<size_t>(o)];
+    double sum = 0.0;
+    for (int k = 0; k < 4; ++k) {
+      const double x = d[k];
+      double w = x <= 1.0 ? ((ad + 2.0) * x - (ad + 3.0)) * x * x + 1.0
+                          : ((ad * x - 5.0 * ad) * x + 8.0 * ad) * x - 4.0 * ad;
+      const int64_t idx = static_cast<int64_t>(base) - 1 + k;
+      if (exclude_outside && (idx < 0 || idx >= in)) w = 0.0;
+      tp.i[k] = std::clamp<int64_t>(idx, 0, in - 1);
+      tp.w[k] = static_cast<float>(w);
+      sum += w;
+    }
+    if (exclude_outside && sum != 0.0)
+      for (float& w : tp.w) w = static_cast<float>(w / sum);
+  }
+  return taps;
+}
+
+void cubic_resize(const KernelContext& ctx, const ResizeSpec& s, const std::string& ct) {
+  const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
+  const auto xs = logical_strides(x.shape, x.layout), ys = logical_strides(y.shape, y.layout);
+  const float a = ctx.attrs.get_float("cubic_coeff_a", -0.75f);
+  const bool excl = ctx.attrs.get_int("exclude_outside", 0) != 0;
+  const auto th = cubic_taps(x.shape[2], y.shape[2], s.scales[2], ct, a, excl);
+  const auto tw = cubic_taps(x.shape[3], y.shape[3], s.scales[3], ct, a, excl);
+  const int64_t n = y.shape[0], c = y.shape[1], oh = y.shape[2], ow = y.shape[3];
+  const float* xp = x.ptr<const float>();
+  float* yp = y.ptr<float>();
+  ctx.parallel_for(n * c * oh, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t oy = r % oh, ch = (r / oh) % c, b = r / (oh * c);
+      const CubicTaps& ty = th[static_cast<size_t>(oy)];
+      const float* plane = xp + b * xs[0] + ch * xs[1];
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        const CubicTaps& tx = tw[static_cast<size_t>(ox)];
+        float acc = 0.0f;
+        for (int i = 0; i < 4; ++i) {
+          const float* row = plane + ty.i[i] * xs[2];
+          float h = 0.0f;
+          for (int j = 0; j < 4; ++j) h += tx.w[j] * row[tx.i[j] * xs[3]];
+          acc += ty.w[i] * h;
+        }
+        yp[b * ys[0] + ch * ys[1] + oy * ys[2] + ox * ys[3]] = acc;
+      }
+    }
+  });
 }
 
 void resize_kernel(const KernelContext& ctx) {
@@ -131,7 +203,8 @@ void resize_kernel(const KernelContext& ctx) {
     });
     return;
   }
-  SLIM_CHECK(y.dtype == DType::kFloat32, ctx.attrs.owner(), ": linear mode needs float32");
+  SLIM_CHECK(y.dtype == DType::kFloat32, ctx.attrs.owner(), ": ", mode, " mode needs float32");
+  if (mode == "cubic") return cubic_resize(ctx, s, ct);
   struct Tap { int64_t i0, i1; float w; };
   auto taps = [&](int d) {
     std::vector<Tap> t;

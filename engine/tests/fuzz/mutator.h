@@ -28,7 +28,11 @@ inline const std::vector<std::string>& attr_names() {
       "coordinate_transformation_mode", "nearest_mode", "approximate", "training_mode", "min", "max",
       "keep_aspect_ratio_policy", "cubic_coeff_a", "exclude_outside", "extrapolation_value", "storage_order",
       "hidden_size", "direction", "layout", "clip", "activations", "activation_alpha", "activation_beta",
-      "input_forget", "linear_before_reset"};
+      "input_forget", "linear_before_reset",
+      // indexing, scans, selection, normalizations, elementwise extras (ops/indexing.cpp ...)
+      "exclusive", "reverse", "upper", "batch_dims", "reduction", "largest", "sorted", "p", "num_groups",
+      "stash_type", "size", "bias", "lambd", "detect_positive", "detect_negative", "k", "batch_axis",
+      "time_axis"};
   return v;
 }
 
@@ -39,7 +43,7 @@ inline const std::vector<std::string>& attr_strings() {
       "cubic", "DCR", "CRD", "half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel",
       "half_pixel_symmetric", "tf_crop_and_resize", "floor", "ceil", "round_prefer_floor", "round_prefer_ceil",
       "stretch", "not_larger", "x", "forward", "reverse", "bidirectional", "Sigmoid,Tanh,Tanh", "Affine,Elu",
-      "Sigmoid,Tanh,Tanh,Relu,Tanh", ",", "Softplus,"};
+      "Sigmoid,Tanh,Tanh,Relu,Tanh", ",", "Softplus,", "add", "mul", "max", "LEFT", "RIGHT"};
   return v;
 }
 

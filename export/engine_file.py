@@ -208,9 +208,12 @@ def _write_graph(g: _Out, graph: Graph, weights: _Weights, scopes: list[Graph]) 
                                   "cannot store")
         shape = v.shape
         if shape is None:
-            if not sub or kind == KIND_CONST:
+            if kind == KIND_CONST or (not sub and (kind == KIND_INPUT or name in graph.outputs)):
                 raise EngineFileError(f"tensor '{name}' has an unknown rank (shape inference could not type it)")
-            shape = []  # a subgraph's declared shapes are informative only: the engine infers them (FORMAT.md)
+            # the declared shape of an interior value (or of anything in a subgraph) is informative only:
+            # the engine infers shapes when it plans (FORMAT.md); ONNX's inference leaves some control-flow
+            # results untyped
+            shape = []
         if len(shape) > MAX_RANK:
             raise EngineFileError(f"tensor '{name}' has rank {len(shape)} > {MAX_RANK}")
         g.str(name, "tensor name")

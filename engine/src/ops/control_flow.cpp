@@ -8,6 +8,7 @@
 // count is known and whose state keeps its shape; a Scan), the outputs are planned as usual. When
 // it does not (a data-dependent trip count or branch), the outputs are declared dynamic and
 // allocated here at run time (FORMAT.md "Run-time shapes").
+#include <atomic>
 #include <cstring>
 #include <limits>
 
@@ -211,6 +212,10 @@ struct LoopState {
   std::unique_ptr<GraphProgram> body;
   size_t carried = 0, scans = 0;
   size_t max_memory = 0;
+  // Set when the body cannot be planned without the iteration number's value (a Slice from i, as in
+  // ONNX's own Loop example): from then on each iteration is planned by its number (the body's plan
+  // cache keeps the last 8), and the Loop's outputs are dynamic.
+  mutable std::atomic<bool> iter_by_value{false};
 };
 
 std::shared_ptr<void> prepare_loop(PrepareContext& c) {
@@ -249,6 +254,7 @@ std::shared_ptr<void> prepare_loop(PrepareContext& c) {
 }
 
 const bool kTrue = true;
+const int64_t kFirstIteration = 0;
 
 void infer_loop(InferContext& c) {
   const auto& st = c.state<LoopState>();
@@ -273,8 +279,21 @@ void infer_loop(InferContext& c) {
   // The body only ever runs with its condition input true: planning it by that value is exact.
   std::vector<PlanInput> formal{{Shape{}, nullptr, Layout::kPlain}, {Shape{}, &kTrue, Layout::kPlain}};
   for (size_t j = 0; j < st.carried; ++j) formal.push_back({c.input_shape(2 + j), nullptr, Layout::kPlain});
-  auto p = plan_subgraph(c, *st.body, formal);
-  const bool complete = plan_complete(*p);
+  std::shared_ptr<const Plan> p;
+  bool by_iteration = st.iter_by_value.load();
+  if (!by_iteration) {
+    try {
+      p = plan_subgraph(c, *st.body, formal);
+    } catch (const Error&) {
+      by_iteration = true;  // perhaps it needs the iteration number: tried below, which rethrows if not
+    }
+  }
+  if (by_iteration) {
+    formal[0].values = &kFirstIteration;
+    p = plan_subgraph(c, *st.body, formal);
+    st.iter_by_value.store(true);
+  }
+  const bool complete = plan_complete(*p) && !by_iteration;
   int cond_out = -1;
   bool stable = complete;
   if (complete) {
@@ -335,7 +354,7 @@ void loop_kernel(const KernelContext& ctx) {
   for (; iter < trip && cond; ++iter) {
     std::vector<TensorRef> formal{TensorRef{&iter, DType::kInt64, {}, Layout::kPlain},
                                   TensorRef{&cond_in, DType::kBool, {}, Layout::kPlain}};
-    std::vector<bool> by_value{false, true};
+    std::vector<bool> by_value{st.iter_by_value.load(), true};
     for (const Owned& s : state) {
       formal.push_back(s.ref);
       by_value.push_back(false);
@@ -368,7 +387,8 @@ void loop_kernel(const KernelContext& ctx) {
       per_iter = Shape(ctx.outputs[o].shape.begin() + 1, ctx.outputs[o].shape.end());
     } else {
       // no iteration ran: the body's plan for the initial state says what one iteration would give
-      std::vector<PlanInput> formal{{Shape{}, nullptr, Layout::kPlain}, {Shape{}, &kTrue, Layout::kPlain}};
+      std::vector<PlanInput> formal{{Shape{}, st.iter_by_value.load() ? &kFirstIteration : nullptr, Layout::kPlain},
+                                    {Shape{}, &kTrue, Layout::kPlain}};
       for (size_t j = 0; j < st.carried; ++j) formal.push_back({ctx.inputs[2 + j].shape, nullptr, Layout::kPlain});
       for (size_t pos : st.body->model().capture_input)
         formal.push_back({ctx.inputs[pos].shape, small_int(ctx.inputs[pos]) ? ctx.inputs[pos].data : nullptr,

@@ -109,8 +109,17 @@ class Graph:
         return Counter(n.op_type for n in self.nodes)
 
     # ---- edits ---------------------------------------------------------------------------------
+    def all_names(self) -> set[str]:
+        """Value and node names here and in every nested subgraph (a fresh name must not shadow one)."""
+        names = set(self.values) | {n.name for n in self.nodes}
+        for n in self.nodes:
+            names.update(o for o in n.outputs if o)
+            for _, sub in subgraphs(n):
+                names |= sub.all_names()
+        return names
+
     def fresh_name(self, base: str) -> str:
-        taken = set(self.values) | {n.name for n in self.nodes}
+        taken = self.all_names()
         if base not in taken:
             return base
         for i in itertools.count(1):

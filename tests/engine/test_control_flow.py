@@ -408,3 +408,21 @@ def test_torch_scripted_loops_match_onnxruntime(tmp_path: Path) -> None:
     feeds = [{"x": np.asarray(torch.randn(b, 4)), "steps": np.array(s, np.int64)} for b, s in ((2, 3), (3, 0), (1, 6))]
     for optimize in (False, True):
         assert _check(model, feeds, tmp_path, optimize=optimize, rtol=1e-4, atol=1e-4) > 0
+
+
+def test_loop_state_that_grows_each_iteration(tmp_path: Path) -> None:
+    # acc' = Concat(acc, x * i) along axis 0: the carried value changes shape, so the Loop's outputs are
+    # dynamic even with a known trip count, and the body is planned for each new shape
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=F), helper.make_node("Mul", ["x", "fi"], ["xi"]),
+         helper.make_node("Concat", ["acc", "xi"], ["acc_out"], axis=0),
+         helper.make_node("ReduceSum", ["acc_out"], ["tot"], keepdims=0),
+         helper.make_node("Identity", ["c"], ["c_out"])],
+        "body", [_vi("i", I64, []), _vi("c", BOOL, []), _vi("acc", F, [None, 2])],
+        [_vi("c_out", BOOL, []), _vi("acc_out", F, [None, 2]), _vi("tot", F, [])])
+    node = helper.make_node("Loop", ["M", "", "acc0"], ["acc", "tots"], body=body, name="grow")
+    feeds = {"x": np.array([[1.0, -2.0]], np.float32), "acc0": np.ones((1, 2), np.float32),
+             "M": np.array(5, np.int64)}
+    model = _model([node, helper.make_node("Relu", ["acc"], ["r"])], feeds,
+                   {"r": (F, [None, 2]), "tots": (F, [None])})
+    assert _check(model, [feeds, {**feeds, "M": np.array(2, np.int64)}, feeds], tmp_path) > 0

@@ -306,20 +306,21 @@ def test_if_branches_must_agree_on_output_count_and_dtype() -> None:
         engine.Session(_if_file(_branch("Neg", "t"), cast))
 
 
-def _loop_file(m: np.ndarray | None, cond: np.ndarray | None, body_outputs: int = 3) -> bytes:
+def _loop_file(m: np.ndarray | None, cond: np.ndarray | None, body_outputs: int = 3, scan: bool = True) -> bytes:
     body_nodes = [ir.Node("Identity", "keep_cond", ["ci"], ["co"]), ir.Node("Add", "add", ["a", "x"], ["ao"]),
                   ir.Node("Neg", "neg", ["ao"], ["so"])]
     body_values = [ir.Value("i", I64, []), ir.Value("ci", BOOL, []), ir.Value("a", F, [2]),
                    ir.Value("co", BOOL, []), ir.Value("ao", F, [2]), ir.Value("so", F, [2])]
-    body = _ir_graph(body_nodes, body_values, ["i", "ci", "a"], ["co", "ao", "so"][:body_outputs])
+    body = _ir_graph(body_nodes, body_values, ["i", "ci", "a"], ["co", "ao", "so"][:body_outputs - (not scan)])
     values = [ir.Value("x", F, [2]), ir.Value("y", F, [2]), ir.Value("scan", F, [None, 2])]
     inputs = ["x"]
     for name, v in (("M", m), ("cond", cond)):
         if v is not None:
             values.append(ir.Value(name, ir.dtype_of_numpy(v.dtype), [], v))
+    outs = ["y", "scan"] if scan else ["y"]
     node = ir.Node("Loop", "bad_loop", ["M" if m is not None else "", "cond" if cond is not None else "", "x"],
-                   ["y", "scan"], {"body": body})
-    return serialize(_ir_graph([node], values, inputs, ["y", "scan"]))
+                   outs, {"body": body})
+    return serialize(_ir_graph([node], values, inputs, outs))
 
 
 def test_loop_refusals_name_the_node() -> None:
@@ -426,3 +427,14 @@ def test_loop_state_that_grows_each_iteration(tmp_path: Path) -> None:
     model = _model([node, helper.make_node("Relu", ["acc"], ["r"])], feeds,
                    {"r": (F, [None, 2]), "tots": (F, [None])})
     assert _check(model, [feeds, {**feeds, "M": np.array(2, np.int64)}, feeds], tmp_path) > 0
+
+
+def test_a_hostile_trip_count_is_refused_not_run_for_ever() -> None:
+    # 2^62 iterations of a body that never ends the loop: the engine stops at its limit (FORMAT.md)
+    x = {"x": np.ones(2, np.float32)}
+    with pytest.raises(engine.EngineError, match=r"node 'bad_loop' \(Loop\): runs more than 1048576 iterations"):
+        engine.Session(_loop_file(np.array(2**62, np.int64), None, scan=False)).run(None, x)
+    # with a scan output, the plan already refuses the output's size
+    with pytest.raises(engine.EngineError, match=r"node 'bad_loop' \(Loop\): scan output 0 of 4611686018427387904 "
+                                                 r"iterations of \[2\] is too large"):
+        engine.Session(_loop_file(np.array(2**62, np.int64), None)).run(None, x)

@@ -19,6 +19,12 @@
 namespace slim {
 namespace {
 
+// ONNX puts no bound on a Loop (a trip count of 2^63 - 1 with a condition is how exporters write a
+// while loop), but a model file is untrusted input: a hostile trip count must not keep a run busy for
+// ever. Decoding and detection loops run thousands of iterations; a body of small ops costs
+// microseconds, so this bounds a run to seconds.
+constexpr int64_t kMaxIterations = int64_t(1) << 20;
+
 // A copy the op owns: a subgraph's outputs live in its arena, which the next run reuses.
 struct Owned {
   std::shared_ptr<void> buf;
@@ -352,6 +358,8 @@ void loop_kernel(const KernelContext& ctx) {
   int64_t iter = 0;
   bool cond_in = true;
   for (; iter < trip && cond; ++iter) {
+    SLIM_CHECK(iter < kMaxIterations, ctx.attrs.owner(), ": runs more than ", kMaxIterations,
+               " iterations, the engine's limit (FORMAT.md \"Control flow\")");
     std::vector<TensorRef> formal{TensorRef{&iter, DType::kInt64, {}, Layout::kPlain},
                                   TensorRef{&cond_in, DType::kBool, {}, Layout::kPlain}};
     std::vector<bool> by_value{st.iter_by_value.load(), true};
@@ -456,6 +464,8 @@ void infer_scan(InferContext& c) {
     if (count >= 0 && s[static_cast<size_t>(axis)] != count)
       c.error("scan input ", q, " has ", s[static_cast<size_t>(axis)], " elements along its axis, scan input 0 ", count);
     count = s[static_cast<size_t>(axis)];
+    if (count > kMaxIterations)
+      c.error("scans ", count, " iterations, more than the engine's limit of ", kMaxIterations);
     Shape slice = s;
     slice.erase(slice.begin() + axis);
     formal.push_back({slice, nullptr, Layout::kPlain});

@@ -297,9 +297,47 @@ def from_onnx(model: onnx.ModelProto) -> Graph:
     """Build the IR from a (shape-inferred) ONNX model; Constant nodes become constants."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     graph = _graph_from_onnx(model.graph)
+    _type_control_flow(graph, [])
     graph.opset = opset
     graph.meta = {p.key: p.value for p in model.metadata_props}
     return graph
+
+
+def _type_control_flow(graph: Graph, outer: list[Graph]) -> None:
+    """Element types ONNX's inference leaves out around control flow (an untyped Loop body input, a Loop
+    output): the op's semantics fix them (iteration number int64, condition bool, a carried value keeps its
+    type, a scan value has its body output's)."""
+    def dtype(name: str, scopes: list[Graph]) -> int:
+        v = next((g.values[name] for g in scopes if name in g.values), None)
+        return v.dtype if v is not None else 0
+
+    def fill(g: Graph, name: str, code: int) -> None:
+        v = g.values.setdefault(name, Value(name, 0, None))
+        if not v.dtype and code:
+            v.dtype = code
+
+    scopes = [graph, *outer]
+    for n in graph.nodes:
+        body = n.attrs.get("body")
+        if n.op_type == "Loop" and isinstance(body, Graph) and len(body.inputs) >= 2:
+            fill(body, body.inputs[0], onnx.TensorProto.INT64)
+            fill(body, body.inputs[1], onnx.TensorProto.BOOL)
+            for j, name in enumerate(body.inputs[2:]):
+                carried = dtype(n.inputs[2 + j], scopes) if 2 + j < len(n.inputs) and n.inputs[2 + j] else 0
+                fill(body, name, carried)
+                if 1 + j < len(body.outputs):
+                    fill(body, body.outputs[1 + j], carried)
+            for k, out in enumerate(n.outputs):
+                if out and 1 + k < len(body.outputs):
+                    fill(graph, out, dtype(body.outputs[1 + k], [body]))
+        elif n.op_type == "Scan" and isinstance(body, Graph):
+            for name, outer_name in zip(body.inputs, n.inputs):
+                fill(body, name, dtype(outer_name, scopes) if outer_name else 0)
+            for out, inner in zip(n.outputs, body.outputs):
+                if out:
+                    fill(graph, out, dtype(inner, [body]))
+        for _, sub in subgraphs(n):
+            _type_control_flow(sub, scopes)
 
 
 def _subgraph_from_onnx(g: onnx.GraphProto, node_name: str) -> Graph:

@@ -438,3 +438,22 @@ def test_a_hostile_trip_count_is_refused_not_run_for_ever() -> None:
     with pytest.raises(engine.EngineError, match=r"node 'bad_loop' \(Loop\): scan output 0 of 4611686018427387904 "
                                                  r"iterations of \[2\] is too large"):
         engine.Session(_loop_file(np.array(2**62, np.int64), None)).run(None, x)
+
+
+def test_untyped_loop_body_inputs_get_their_types_from_the_loop(tmp_path: Path) -> None:
+    # exporters may leave a body's formal inputs untyped (onnxruntime refuses that, the converter types them
+    # from Loop's semantics): compared with onnxruntime on the typed model
+    feeds = {"x": np.ones((2, 3), np.float32), "acc0": np.zeros((2, 3), np.float32)}
+    models = []
+    for typed in (True, False):
+        body = _loop_body()
+        for inp in body.input if not typed else []:
+            inp.ClearField("type")
+        node = helper.make_node("Loop", ["M", "", "acc0"], ["acc", "scans"], body=body, name="loop")
+        models.append(_model([node], feeds, {"acc": (F, [2, 3]), "scans": (F, [2, 2, 3])},
+                             {**_loop_inits(), "M": np.array(2, np.int64)}))
+    expected = ort_run(models[0], feeds)
+    export.convert_model(models[1], tmp_path / "m.slm")
+    for isa in engine.available_isas():
+        for g, e in zip(engine.Session(tmp_path / "m.slm", isa=isa).run(None, feeds), expected):
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)

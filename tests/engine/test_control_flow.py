@@ -457,3 +457,22 @@ def test_untyped_loop_body_inputs_get_their_types_from_the_loop(tmp_path: Path) 
     for isa in engine.available_isas():
         for g, e in zip(engine.Session(tmp_path / "m.slm", isa=isa).run(None, feeds), expected):
             np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_run_time_shapes_inside_a_branch(tmp_path: Path) -> None:
+    # the then branch runs a Loop whose trip count its body decides: the branch's own plan stops there, so
+    # the If's output is dynamic too, and the Relu after the If is planned per length
+    then_g = helper.make_graph(
+        [helper.make_node("Loop", ["M", "", "acc0"], ["acc", "scans"], body=_loop_body(True), name="inner_loop")],
+        "then", [], [_vi("scans", F, [None, 2, 3])])
+    else_g = helper.make_graph([helper.make_node("Unsqueeze", ["x", "ax0"], ["e"])], "else", [],
+                               [_vi("e", F, [1, 2, 3])])
+    nodes = [helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g, name="outer_if"),
+             helper.make_node("Relu", ["y"], ["z"])]
+    feeds = {"x": _rng(8).standard_normal((2, 3)).astype(np.float32) + 0.5,
+             "acc0": np.zeros((2, 3), np.float32), "c": np.array(True), "limit": np.array(8.0, np.float32)}
+    model = _model(nodes, feeds, {"z": (F, [None, 2, 3])},
+                   {"half": np.array(0.5, np.float32), "M": np.array(50, np.int64), "ax0": np.array([0], np.int64)})
+    feed_sets = [feeds, {**feeds, "limit": np.array(2.0, np.float32)}, {**feeds, "c": np.array(False)},
+                 {**feeds, "limit": np.array(30.0, np.float32)}]
+    assert _check(model, feed_sets, tmp_path) > 0

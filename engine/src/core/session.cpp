@@ -300,7 +300,17 @@ struct Session::Impl {
       results.push_back(std::move(t));
     }
     for (auto& a : exec.arenas) give_arena(a.first, std::move(a.second));
-    if (exec.plans.size() > 1) remember_memory(*exec.plans.back());
+    if (exec.plans.size() > 1) {
+      // run-time shapes: every segment's arena lived until the end of the run (FORMAT.md)
+      size_t arena = 0, naive = 0;
+      for (const auto& p : exec.plans) {
+        arena += p->arena_bytes;
+        naive += p->naive_bytes;
+      }
+      std::lock_guard<std::mutex> lk(plan_mu);
+      last_arena = arena;
+      last_naive = naive;
+    }
     return results;
   }
 

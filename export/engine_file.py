@@ -19,7 +19,7 @@ import numpy as np
 from onnx import TensorProto
 
 from export.atomic import write_atomically
-from export.ir import Graph, Value, dtype_name, dtype_of_numpy, numpy_of_dtype
+from export.ir import Graph, Value, dtype_name, dtype_of_numpy, node_reads, numpy_of_dtype
 
 MAGIC = b"SLIMLAB\0"
 VERSION = (1, 0)
@@ -29,8 +29,9 @@ FLAG_FP16_WEIGHTS = 1
 MAX_RANK = 8
 MAX_STR = 65535
 
-KIND_VALUE, KIND_INPUT, KIND_CONST = 0, 1, 2
-ATTR_INT, ATTR_FLOAT, ATTR_STRING, ATTR_INTS, ATTR_FLOATS = 1, 2, 3, 4, 5
+KIND_VALUE, KIND_INPUT, KIND_CONST, KIND_CAPTURED = 0, 1, 2, 3
+ATTR_INT, ATTR_FLOAT, ATTR_STRING, ATTR_INTS, ATTR_FLOATS, ATTR_GRAPH = 1, 2, 3, 4, 5, 6
+MAX_GRAPH_DEPTH = 16  # the engine's nesting limit for graph attributes
 
 # dtypes the format can carry (FORMAT.md "tensor := ... u8 dtype")
 FORMAT_DTYPES = {
@@ -100,9 +101,34 @@ def _file_attrs(op_type: str, attrs: dict[str, Any], node_name: str) -> dict[str
     return out
 
 
-def _attr(out: _Out, name: str, value: Any, node_name: str) -> None:
+class _Weights:
+    """The weights section as it grows; subgraph constants live in it too."""
+
+    def __init__(self, fp16: bool) -> None:
+        self.buf = bytearray()
+        self.fp16 = fp16
+        self.any_fp16 = False
+
+    def add(self, arr: np.ndarray, dtype: int) -> tuple[int, int, int]:
+        storage, data = _storage(arr, dtype, self.fp16)
+        self.any_fp16 |= storage == TensorProto.FLOAT16
+        offset = _align(len(self.buf))
+        self.buf.extend(b"\0" * (offset - len(self.buf)))
+        self.buf.extend(data)
+        return storage, offset, len(data)
+
+
+def _attr(out: _Out, name: str, value: Any, node_name: str, weights: _Weights | None = None,
+          scopes: list[Graph] | None = None) -> None:
     out.str(name, "attribute name")
-    if isinstance(value, bool | int | np.integer):
+    if isinstance(value, Graph):
+        if weights is None or scopes is None:
+            raise EngineFileError(f"node '{node_name}': graph attribute '{name}' outside a graph")
+        if len(scopes) > MAX_GRAPH_DEPTH:
+            raise EngineFileError(f"node '{node_name}': subgraphs nest deeper than {MAX_GRAPH_DEPTH} levels")
+        out.pack("B", ATTR_GRAPH)
+        _write_graph(out, value, weights, scopes)
+    elif isinstance(value, bool | int | np.integer):
         out.pack("Bq", ATTR_INT, int(value))
     elif isinstance(value, float | np.floating):
         out.pack("Bf", ATTR_FLOAT, float(value))
@@ -123,15 +149,26 @@ def _attr(out: _Out, name: str, value: Any, node_name: str) -> None:
     else:
         raise EngineFileError(
             f"node '{node_name}': attribute '{name}' of type {type(value).__name__} has no encoding in the "
-            "engine file (int, float, string, ints, floats only)"
+            "engine file (int, float, string, ints, floats, graph only)"
         )
 
 
-def _ordered_tensors(graph: Graph) -> list[str]:
-    """Graph inputs, then constants, then node outputs in node order (a stable, readable order)."""
-    consts = sorted({i for n in graph.nodes for i in n.inputs if i and graph.values[i].is_const})
+def _ordered_tensors(graph: Graph, captures: list[str]) -> list[str]:
+    """Graph inputs, captures, constants, then node outputs in node order (a stable, readable order).
+
+    Constants a subgraph reads from this graph are listed here (the subgraph captures them)."""
+    local = graph.defined()
+    consts = sorted({i for n in graph.nodes for i in node_reads(n)
+                     if i in local and i in graph.values and graph.values[i].is_const})
     produced = [o for n in graph.nodes for o in n.outputs if o]
-    return [*graph.inputs, *consts, *produced]
+    return [*graph.inputs, *captures, *consts, *produced]
+
+
+def _lookup(name: str, scopes: list[Graph]) -> Value | None:
+    for g in scopes:
+        if name in g.values:
+            return g.values[name]
+    return None
 
 
 # Ranks of the outputs of ops whose omitted outputs may precede a used one (LSTM's Y omitted, Y_h read):
@@ -169,40 +206,79 @@ def serialize(graph: Graph, weights: str = "fp32", meta: dict[str, str] | None =
     if weights not in ("fp32", "fp16"):
         raise EngineFileError(f"weights must be 'fp32' or 'fp16', got '{weights}'")
     graph = _name_omitted_outputs(graph)
-    names = _ordered_tensors(graph)
-    index = {n: i for i, n in enumerate(names)}
-    for o in graph.outputs:
-        if o not in index or index[o] < len(graph.inputs) or graph.values[o].is_const:
-            raise EngineFileError(f"graph output '{o}' is not produced by a node")
     g = _Out()
-    weights_buf = bytearray()
-    any_fp16 = False
+    w = _Weights(weights == "fp16")
+    _write_graph(g, graph, w, [])
+    meta = dict(meta or {})
+    g.pack("I", len(meta))
+    for k in sorted(meta):
+        g.str(k, "metadata key")
+        g.str(str(meta[k]), f"metadata '{k}'")
+
+    graph_bytes = g.buf.getvalue()
+    weights_buf, any_fp16 = w.buf, w.any_fp16
+    weights_offset = _align(HEADER_SIZE + len(graph_bytes))
+    file_size = weights_offset + len(weights_buf)
+    header = _HEADER.pack(
+        MAGIC,
+        *VERSION,
+        FLAG_FP16_WEIGHTS if any_fp16 else 0,
+        file_size,
+        HEADER_SIZE,
+        len(graph_bytes),
+        weights_offset,
+        len(weights_buf),
+        zlib.crc32(graph_bytes),
+        zlib.crc32(bytes(weights_buf)),
+    )
+    pad = b"\0" * (weights_offset - HEADER_SIZE - len(graph_bytes))
+    return header + graph_bytes + pad + bytes(weights_buf)
+
+
+def _write_graph(g: _Out, graph: Graph, weights: _Weights, scopes: list[Graph]) -> None:
+    """tensors, inputs, outputs, nodes of ``graph``; ``scopes`` are the enclosing graphs (innermost first)
+    of a subgraph, whose reads of their values are written as kind-3 (captured) tensors."""
+    sub = bool(scopes)
+    captures = graph.outer_reads() if sub else []
+    names = _ordered_tensors(graph, captures)
+    index = {n: i for i, n in enumerate(names)}
+    if len(index) != len(names):
+        raise EngineFileError(f"tensor names are not unique in {'a subgraph' if sub else 'the graph'}")
+    for o in graph.outputs:
+        if o not in index or index[o] < len(graph.inputs) + len(captures) or graph.values[o].is_const:
+            raise EngineFileError(f"graph output '{o}' is not produced by a node")
     g.pack("I", len(names))
     for name in names:
-        v = graph.values[name]
-        kind = KIND_INPUT if name in graph.inputs else KIND_CONST if v.is_const else KIND_VALUE
+        captured = name in captures
+        v = _lookup(name, scopes) if captured else graph.values[name]
+        if v is None:
+            raise EngineFileError(f"a subgraph reads '{name}', which no enclosing graph defines")
+        kind = (KIND_CAPTURED if captured else KIND_INPUT if name in graph.inputs else KIND_CONST if v.is_const
+                else KIND_VALUE)
         if not v.dtype:
             raise EngineFileError(f"tensor '{name}' has no element type (shape inference could not type it)")
         if v.dtype not in FORMAT_DTYPES:
             raise EngineFileError(f"tensor '{name}' has dtype {dtype_name(v.dtype)}, which the engine file "
                                   "cannot store")
-        if v.shape is None:
-            raise EngineFileError(f"tensor '{name}' has an unknown rank (shape inference could not type it)")
-        if len(v.shape) > MAX_RANK:
-            raise EngineFileError(f"tensor '{name}' has rank {len(v.shape)} > {MAX_RANK}")
+        shape = v.shape
+        if shape is None:
+            if kind == KIND_CONST or (not sub and (kind == KIND_INPUT or name in graph.outputs)):
+                raise EngineFileError(f"tensor '{name}' has an unknown rank (shape inference could not type it)")
+            # the declared shape of an interior value (or of anything in a subgraph) is informative only:
+            # the engine infers shapes when it plans (FORMAT.md); ONNX's inference leaves some control-flow
+            # results untyped
+            shape = []
+        if len(shape) > MAX_RANK:
+            raise EngineFileError(f"tensor '{name}' has rank {len(shape)} > {MAX_RANK}")
         g.str(name, "tensor name")
         g.pack("BBH", v.dtype, kind, 0)
-        dims = [d if isinstance(d, int) else -1 for d in v.shape]
+        dims = [d if isinstance(d, int) else -1 for d in shape]
         g.pack(f"I{len(dims)}q", len(dims), *dims)
-        for d in v.shape:
+        for d in shape:
             g.str(d if isinstance(d, str) else "", "dim name")
         if kind == KIND_CONST:
-            storage, data = _storage(v.const, v.dtype, weights == "fp16")
-            any_fp16 |= storage == TensorProto.FLOAT16
-            offset = _align(len(weights_buf))
-            weights_buf.extend(b"\0" * (offset - len(weights_buf)))
-            weights_buf.extend(data)
-            g.pack("B7xQQ", storage, offset, len(data))
+            storage, offset, size = weights.add(v.const, v.dtype)
+            g.pack("B7xQQ", storage, offset, size)
     g.pack(f"I{len(graph.inputs)}I", len(graph.inputs), *(index[i] for i in graph.inputs))
     g.pack(f"I{len(graph.outputs)}I", len(graph.outputs), *(index[o] for o in graph.outputs))
     g.pack("I", len(graph.nodes))
@@ -223,30 +299,7 @@ def serialize(graph: Graph, weights: str = "fp32", meta: dict[str, str] | None =
         attrs = _file_attrs(n.op_type, n.attrs, n.name)
         g.pack("I", len(attrs))
         for key in sorted(attrs):
-            _attr(g, key, attrs[key], n.name)
-    meta = dict(meta or {})
-    g.pack("I", len(meta))
-    for k in sorted(meta):
-        g.str(k, "metadata key")
-        g.str(str(meta[k]), f"metadata '{k}'")
-
-    graph_bytes = g.buf.getvalue()
-    weights_offset = _align(HEADER_SIZE + len(graph_bytes))
-    file_size = weights_offset + len(weights_buf)
-    header = _HEADER.pack(
-        MAGIC,
-        *VERSION,
-        FLAG_FP16_WEIGHTS if any_fp16 else 0,
-        file_size,
-        HEADER_SIZE,
-        len(graph_bytes),
-        weights_offset,
-        len(weights_buf),
-        zlib.crc32(graph_bytes),
-        zlib.crc32(bytes(weights_buf)),
-    )
-    pad = b"\0" * (weights_offset - HEADER_SIZE - len(graph_bytes))
-    return header + graph_bytes + pad + bytes(weights_buf)
+            _attr(g, key, attrs[key], n.name, weights, [graph, *scopes])
 
 
 def write_engine_file(graph: Graph, path: str | os.PathLike[str], weights: str = "fp32",
@@ -275,6 +328,16 @@ class NodeInfo:
     inputs: list[int]
     outputs: list[int]
     attrs: dict[str, Any]
+
+
+@dataclass
+class SubgraphInfo:
+    """A graph attribute as read back: its tensors (kind 3 = captured from the enclosing graph), nodes."""
+
+    tensors: list[TensorInfo] = field(default_factory=list)
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    nodes: list[NodeInfo] = field(default_factory=list)
 
 
 @dataclass
@@ -343,8 +406,15 @@ class _In:
         return s
 
 
-def _read_attr(r: _In) -> tuple[str, Any]:
+def _read_attr(r: _In, depth: int = 0) -> tuple[str, Any]:
     name, kind = r.str(), r.one("B")
+    if kind == ATTR_GRAPH:
+        if depth >= MAX_GRAPH_DEPTH:
+            raise EngineFileError(f"attribute '{name}': subgraphs nest deeper than {MAX_GRAPH_DEPTH} levels")
+        sub = SubgraphInfo()
+        _parse_body(sub, r, depth + 1)
+        _validate_body(sub, f"subgraph '{name}'")
+        return name, sub
     if kind == ATTR_INT:
         return name, r.one("q")
     if kind == ATTR_FLOAT:
@@ -358,6 +428,13 @@ def _read_attr(r: _In) -> tuple[str, Any]:
 
 
 def _parse_graph(s: EngineFileSummary, r: _In) -> None:
+    _parse_body(s, r, 0)
+    s.meta = {r.str(): r.str() for _ in range(r.count("metadata", 8))}
+    if r.pos != len(r.data):
+        raise EngineFileError(f"graph section has {len(r.data) - r.pos} trailing bytes")
+
+
+def _parse_body(s: EngineFileSummary | SubgraphInfo, r: _In, depth: int) -> None:
     for _ in range(r.count("tensor", 14)):
         name = r.str()
         dtype, kind, _reserved = r.take("BBH")
@@ -374,11 +451,30 @@ def _parse_graph(s: EngineFileSummary, r: _In) -> None:
         op, name = r.str(), r.str()
         ins = list(r.take(f"{r.count('node input', 4)}i"))
         outs = list(r.take(f"{r.count('node output', 4)}I"))
-        attrs = dict(_read_attr(r) for _ in range(r.count("attribute", 5)))
+        attrs = dict(_read_attr(r, depth) for _ in range(r.count("attribute", 5)))
         s.nodes.append(NodeInfo(op, name, ins, outs, attrs))
-    s.meta = {r.str(): r.str() for _ in range(r.count("metadata", 8))}
-    if r.pos != len(r.data):
-        raise EngineFileError(f"graph section has {len(r.data) - r.pos} trailing bytes")
+        if depth == 0 and any(t.kind == KIND_CAPTURED for t in s.tensors):
+            raise EngineFileError("kind-3 (captured) tensors exist only in subgraphs")
+
+
+def _validate_body(s: SubgraphInfo, what: str) -> None:
+    """A subgraph's structure: indices in range, kinds, every value produced once before it is read."""
+    n = len(s.tensors)
+    if len({t.name for t in s.tensors}) != n:
+        raise EngineFileError(f"{what}: tensor names are not unique")
+    for i in s.inputs:
+        if i >= n or s.tensors[i].kind != KIND_INPUT:
+            raise EngineFileError(f"{what}: input index {i} is not a kind-1 tensor")
+    available = {i for i, t in enumerate(s.tensors) if t.kind in (KIND_INPUT, KIND_CONST, KIND_CAPTURED)}
+    for nd in s.nodes:
+        if any(i != -1 and i not in available for i in nd.inputs):
+            raise EngineFileError(f"{what}: node '{nd.name}' reads a tensor before it is produced")
+        for o in nd.outputs:
+            if o >= n or s.tensors[o].kind != KIND_VALUE or o in available:
+                raise EngineFileError(f"{what}: node '{nd.name}' output {o} is not a fresh kind-0 tensor")
+            available.add(o)
+    if any(o >= n or s.tensors[o].kind != KIND_VALUE or o not in available for o in s.outputs):
+        raise EngineFileError(f"{what}: an output is not produced by a node")
 
 
 def _storage_size(t: TensorInfo) -> int:

@@ -75,12 +75,31 @@ class Graph:
         return {out: n for n in self.nodes for out in n.outputs if out}
 
     def consumers(self) -> dict[str, list[Node]]:
+        """Readers of each value; a node whose subgraph reads an outer value counts as its reader."""
         uses: dict[str, list[Node]] = {}
         for n in self.nodes:
-            for i in n.inputs:
-                if i:
-                    uses.setdefault(i, []).append(n)
+            for i in node_reads(n):
+                uses.setdefault(i, []).append(n)
         return uses
+
+    def defined(self) -> set[str]:
+        """Names this graph defines: its inputs, constants and node outputs."""
+        names = set(self.inputs) | {k for k, v in self.values.items() if v.is_const}
+        names.update(o for n in self.nodes for o in n.outputs if o)
+        return names
+
+    def outer_reads(self) -> list[str]:
+        """Names read here (by nodes, nested subgraphs or as outputs) that an enclosing graph defines."""
+        local = self.defined()
+        seen: dict[str, None] = {}
+        for n in self.nodes:
+            for i in node_reads(n):
+                if i not in local:
+                    seen.setdefault(i)
+        for o in self.outputs:
+            if o not in local:
+                seen.setdefault(o)
+        return list(seen)
 
     def const(self, name: str) -> np.ndarray | None:
         v = self.values.get(name) if name else None
@@ -90,8 +109,17 @@ class Graph:
         return Counter(n.op_type for n in self.nodes)
 
     # ---- edits ---------------------------------------------------------------------------------
+    def all_names(self) -> set[str]:
+        """Value and node names here and in every nested subgraph (a fresh name must not shadow one)."""
+        names = set(self.values) | {n.name for n in self.nodes}
+        for n in self.nodes:
+            names.update(o for o in n.outputs if o)
+            for _, sub in subgraphs(n):
+                names |= sub.all_names()
+        return names
+
     def fresh_name(self, base: str) -> str:
-        taken = set(self.values) | {n.name for n in self.nodes}
+        taken = self.all_names()
         if base not in taken:
             return base
         for i in itertools.count(1):
@@ -107,9 +135,23 @@ class Graph:
         return name
 
     def replace_uses(self, old: str, new: str) -> None:
-        """Every consumer of ``old`` reads ``new`` instead (graph outputs are not touched)."""
+        """Every consumer of ``old`` reads ``new`` instead (graph outputs are not touched).
+
+        Subgraphs that read ``old`` from this scope (a capture) read ``new`` too.
+        """
         for n in self.nodes:
             n.inputs = [new if i == old else i for i in n.inputs]
+            for _, sub in subgraphs(n):
+                sub._rename_capture(old, new)
+
+    def _rename_capture(self, old: str, new: str) -> None:
+        if old in self.defined():
+            return  # defined here: not the outer value
+        for n in self.nodes:
+            n.inputs = [new if i == old else i for i in n.inputs]
+            for _, sub in subgraphs(n):
+                sub._rename_capture(old, new)
+        self.outputs = [new if o == old else o for o in self.outputs]
 
     def bypass(self, removed_output: str, replacement: str) -> bool:
         """Make ``removed_output`` redundant by routing its readers to ``replacement``.
@@ -142,7 +184,7 @@ class Graph:
         """Drop values nobody references any more; returns how many."""
         used = set(self.inputs) | set(self.outputs)
         for n in self.nodes:
-            used.update(i for i in n.inputs if i)
+            used.update(node_reads(n))
             used.update(o for o in n.outputs if o)
         gone = [k for k in self.values if k not in used]
         for k in gone:
@@ -168,13 +210,26 @@ class Graph:
                     raise GraphError(f"graph has a cycle through node '{node.name}'")
                 state[id(node)] = 1
                 stack.append((node, True))
-                for i in reversed(node.inputs):
+                for i in reversed(node_reads(node)):
                     p = producer.get(i)
                     if p is not None and state.get(id(p)) != 2:
                         if state.get(id(p)) == 1:
                             raise GraphError(f"graph has a cycle through node '{p.name}'")
                         stack.append((p, False))
         self.nodes = order
+
+
+def subgraphs(node: Node) -> list[tuple[str, Graph]]:
+    """The node's graph attributes (If's branches, Loop's and Scan's body)."""
+    return [(k, v) for k, v in node.attrs.items() if isinstance(v, Graph)]
+
+
+def node_reads(node: Node) -> list[str]:
+    """What a node reads: its inputs, then the outer values its subgraphs capture (once each)."""
+    reads = [i for i in node.inputs if i]
+    for _, sub in subgraphs(node):
+        reads.extend(c for c in sub.outer_reads() if c not in reads)
+    return reads
 
 
 # ---- dtype helpers -----------------------------------------------------------------------------
@@ -223,8 +278,10 @@ def _value_from_info(info: onnx.ValueInfoProto) -> Value:
 
 
 def _attr_value(a: onnx.AttributeProto, node_name: str) -> Any:
-    if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-        raise ModelFormatError(f"sub-graph attribute '{a.name}' (control flow) is not supported",
+    if a.type == onnx.AttributeProto.GRAPH:
+        return _subgraph_from_onnx(a.g, node_name)
+    if a.type == onnx.AttributeProto.GRAPHS:
+        raise ModelFormatError(f"attribute '{a.name}' holds a list of graphs, which the engine file cannot carry",
                                kind="unsupported-ops", where=f"node '{node_name}'")
     v = helper.get_attribute_value(a)
     if isinstance(v, bytes):
@@ -238,8 +295,70 @@ def _attr_value(a: onnx.AttributeProto, node_name: str) -> Any:
 
 def from_onnx(model: onnx.ModelProto) -> Graph:
     """Build the IR from a (shape-inferred) ONNX model; Constant nodes become constants."""
-    g = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    graph = _graph_from_onnx(model.graph)
+    _type_control_flow(graph, [])
+    graph.opset = opset
+    graph.meta = {p.key: p.value for p in model.metadata_props}
+    return graph
+
+
+def _type_control_flow(graph: Graph, outer: list[Graph]) -> None:
+    """Element types ONNX's inference leaves out around control flow (an untyped Loop body input, a Loop
+    output): the op's semantics fix them (iteration number int64, condition bool, a carried value keeps its
+    type, a scan value has its body output's)."""
+    def dtype(name: str, scopes: list[Graph]) -> int:
+        v = next((g.values[name] for g in scopes if name in g.values), None)
+        return v.dtype if v is not None else 0
+
+    def fill(g: Graph, name: str, code: int) -> None:
+        v = g.values.setdefault(name, Value(name, 0, None))
+        if not v.dtype and code:
+            v.dtype = code
+
+    scopes = [graph, *outer]
+    for n in graph.nodes:
+        body = n.attrs.get("body")
+        if n.op_type == "Loop" and isinstance(body, Graph) and len(body.inputs) >= 2:
+            fill(body, body.inputs[0], onnx.TensorProto.INT64)
+            fill(body, body.inputs[1], onnx.TensorProto.BOOL)
+            for j, name in enumerate(body.inputs[2:]):
+                carried = dtype(n.inputs[2 + j], scopes) if 2 + j < len(n.inputs) and n.inputs[2 + j] else 0
+                fill(body, name, carried)
+                if 1 + j < len(body.outputs):
+                    fill(body, body.outputs[1 + j], carried)
+            for k, out in enumerate(n.outputs):
+                if out and 1 + k < len(body.outputs):
+                    fill(graph, out, dtype(body.outputs[1 + k], [body]))
+        elif n.op_type == "Scan" and isinstance(body, Graph):
+            for name, outer_name in zip(body.inputs, n.inputs):
+                fill(body, name, dtype(outer_name, scopes) if outer_name else 0)
+            for out, inner in zip(n.outputs, body.outputs):
+                if out:
+                    fill(graph, out, dtype(inner, [body]))
+        for _, sub in subgraphs(n):
+            _type_control_flow(sub, scopes)
+
+
+def _subgraph_from_onnx(g: onnx.GraphProto, node_name: str) -> Graph:
+    """A graph attribute; an output it does not compute (an input, an outer value, a constant passed
+    through) gets an Identity node, since the engine file wants every graph output produced by a node."""
+    sub = _graph_from_onnx(g)
+    produced = {o for n in sub.nodes for o in n.outputs if o}
+    declared = {info.name: _value_from_info(info) for info in g.output}
+    for k, out in enumerate(sub.outputs):
+        if out in produced:
+            continue
+        fresh = sub.fresh_name(f"{out}__out")
+        typ = declared.get(out) or sub.values.get(out) or Value(out, 0, None)
+        sub.values[fresh] = Value(fresh, typ.dtype, typ.shape)
+        sub.nodes.append(Node("Identity", sub.fresh_name(f"{node_name}_output_{k}"), [out], [fresh]))
+        sub.outputs[k] = fresh
+        produced.add(fresh)
+    return sub
+
+
+def _graph_from_onnx(g: onnx.GraphProto) -> Graph:
     values: dict[str, Value] = {}
     for info in itertools.chain(g.input, g.value_info, g.output):
         values[info.name] = _value_from_info(info)
@@ -264,8 +383,7 @@ def from_onnx(model: onnx.ModelProto) -> Graph:
             if o and o not in values:
                 values[o] = Value(o, 0, None)
         nodes.append(Node(n.op_type, name, list(n.input), list(n.output), attrs, n.domain))
-    meta = {p.key: p.value for p in model.metadata_props}
-    return Graph(values, nodes, inputs, [o.name for o in g.output], opset, meta)
+    return Graph(values, nodes, inputs, [o.name for o in g.output])
 
 
 def _constant_node_value(attrs: dict[str, Any], name: str) -> np.ndarray:
@@ -289,15 +407,19 @@ def _info(v: Value) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(v.name, v.dtype or onnx.TensorProto.UNDEFINED, shape)
 
 
-def to_onnx_model(graph: Graph) -> onnx.ModelProto:
-    """The IR as an ONNX model (engine-only attributes/ops are kept as they are)."""
+def onnx_attr_value(value: Any) -> Any:
+    """An IR attribute value as helper.make_node/make_attribute take it (a subgraph as a GraphProto)."""
+    return to_onnx_graph(value, "subgraph") if isinstance(value, Graph) else value
+
+
+def to_onnx_graph(graph: Graph, name: str = "slimlab") -> onnx.GraphProto:
     nodes = []
     for n in graph.nodes:
         node = helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain or None)
         for key, value in n.attrs.items():
             # an empty list has no inferable type; the only empty list attribute is activation_params
             kind = onnx.AttributeProto.FLOATS if isinstance(value, list) and not value else None
-            node.attribute.append(helper.make_attribute(key, value, attr_type=kind))
+            node.attribute.append(helper.make_attribute(key, onnx_attr_value(value), attr_type=kind))
         nodes.append(node)
     inits = [numpy_helper.from_array(v.const, v.name) for v in graph.values.values() if v.is_const]
     interior = [
@@ -305,14 +427,19 @@ def to_onnx_model(graph: Graph) -> onnx.ModelProto:
         for v in graph.values.values()
         if not v.is_const and v.name not in graph.inputs and v.name not in graph.outputs and v.dtype
     ]
-    g = helper.make_graph(
+    return helper.make_graph(
         nodes,
-        "slimlab",
+        name,
         [_info(graph.values[i]) for i in graph.inputs],
         [_info(graph.values[o]) for o in graph.outputs],
         initializer=inits,
         value_info=interior,
     )
+
+
+def to_onnx_model(graph: Graph) -> onnx.ModelProto:
+    """The IR as an ONNX model (engine-only attributes/ops are kept as they are)."""
+    g = to_onnx_graph(graph)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset or 17)])
     model.ir_version = min(model.ir_version, 9)
     return model

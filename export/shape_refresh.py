@@ -12,7 +12,7 @@ from __future__ import annotations
 import onnx
 from onnx import helper, numpy_helper
 
-from export.ir import Dim, Graph, Value, dims_of
+from export.ir import Dim, Graph, Value, dims_of, node_reads, onnx_attr_value
 
 # constants above this many elements are declared by type only: inference needs the values of
 # shape-like constants, never of weights, and copying weights would cost memory for nothing
@@ -43,11 +43,11 @@ def _inference_model(graph: Graph) -> onnx.ModelProto:
             nodes.append(helper.make_node("MatMul", n.inputs[:2], [scores], name=f"{n.name}__first"))
             nodes.append(helper.make_node("MatMul", [scores, n.inputs[2]], n.outputs[:1], name=n.name))
             continue
-        attrs = {k: v for k, v in n.attrs.items() if k not in ("activation", "activation_params")}
+        attrs = {k: onnx_attr_value(v) for k, v in n.attrs.items() if k not in ("activation", "activation_params")}
         inputs = n.inputs[:3] if n.op_type == "Conv" else n.inputs  # Conv's input 3: the engine's channel scale
         nodes.append(helper.make_node(n.op_type, inputs, n.outputs, name=n.name, domain=n.domain or None,
                                       **attrs))
-    used = {i for n in graph.nodes for i in n.inputs if i}
+    used = {i for n in graph.nodes for i in node_reads(n)}
     consts = [graph.values[k] for k in sorted(used) if graph.values[k].is_const]
     inline = [v for v in consts if v.const.size <= _MAX_INLINE]
     by_type = [_info(v, list(v.const.shape)) for v in consts if v.const.size > _MAX_INLINE]

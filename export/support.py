@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from export.errors import ModelFormatError, printable
-from export.ir import Graph, Node, dtype_name
+from export.ir import Graph, Node, dtype_name, subgraphs
 
 SupportMatrix = Mapping[str, Sequence[str]]
 
@@ -71,18 +71,30 @@ def node_dtype(graph: Graph, node: Node) -> str:
 
 
 def check_supported(graph: Graph, supported: SupportMatrix) -> None:
-    """Raise UnsupportedOpsError naming every unsupported op type / dtype and its nodes."""
+    """Raise UnsupportedOpsError naming every unsupported op type / dtype and its nodes (subgraphs included)."""
     bad_ops: dict[str, list[str]] = {}
     bad_dtypes: dict[tuple[str, str], list[str]] = {}
+    _check_nodes(graph, [], supported, bad_ops, bad_dtypes)
+    if bad_ops or bad_dtypes:
+        raise UnsupportedOpsError(bad_ops, bad_dtypes)
+
+
+def _check_nodes(graph: Graph, outer: list[Graph], supported: SupportMatrix, bad_ops: dict[str, list[str]],
+                 bad_dtypes: dict[tuple[str, str], list[str]]) -> None:
     for node in graph.nodes:
+        for _, sub in subgraphs(node):
+            _check_nodes(sub, [graph, *outer], supported, bad_ops, bad_dtypes)
         if node.op_type not in supported:
             bad_ops.setdefault(node.op_type, []).append(node.name)
             continue
-        dt = node_dtype(graph, node)
+        if node.inputs and not node.inputs[0]:
+            continue  # an omitted input 0 (Loop's trip count): the engine checks the dtype of a present one
+        scopes = [graph, *outer]
+        name = next((i for i in node.inputs if i), None) or next((o for o in node.outputs if o), "")
+        holder = next((g for g in scopes if name in g.values), graph)
+        dt = node_dtype(holder, Node(node.op_type, node.name, [name], []))
         if dt not in supported[node.op_type]:
             bad_dtypes.setdefault((node.op_type, dt), []).append(node.name)
-    if bad_ops or bad_dtypes:
-        raise UnsupportedOpsError(bad_ops, bad_dtypes)
 
 
 class EngineUnavailableError(RuntimeError):

@@ -301,7 +301,7 @@ class _Validator:
 
     # -- nodes --
     def node_kinds(self) -> None:
-        """Domains, control flow and unknown ops, each reported for every node at once."""
+        """Domains and unknown ops, each reported for every node at once (control flow: export/README.md)."""
         bad_domains: dict[str, list[str]] = {}
         unsupported: dict[str, list[str]] = {}
         reasons: dict[str, str] = {}
@@ -323,9 +323,6 @@ class _Validator:
             if not onnx.defs.has(node.op_type, self.opset, ""):
                 unsupported.setdefault(node.op_type, []).append(name)
                 reasons[node.op_type] = f"not an ONNX operator at opset {self.opset}"
-            elif _takes_subgraphs(onnx.defs.get_schema(node.op_type, self.opset, "")):
-                unsupported.setdefault(node.op_type, []).append(name)
-                reasons[node.op_type] = "control flow: sub-graphs have no encoding in the engine file"
         if bad_domains:
             parts = []
             for domain, labels in sorted(bad_domains.items()):
@@ -646,11 +643,6 @@ class _Validator:
         self.dataflow()
         self.tensors(attribute_tensors)
         return self.model
-
-
-def _takes_subgraphs(schema: onnx.defs.OpSchema) -> bool:
-    graph_types = (onnx.defs.OpSchema.AttrType.GRAPH, onnx.defs.OpSchema.AttrType.GRAPHS)
-    return any(a.type in graph_types for a in schema.attributes.values())
 
 
 def _article(noun: str) -> str:

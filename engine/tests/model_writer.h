@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,13 +43,15 @@ inline WTensor int64_constant(std::string name, std::vector<int64_t> shape, cons
   return t;
 }
 
+struct ModelWriter;
+
 struct WAttr {
   std::string name;
   uint8_t type;
   int64_t i = 0;
   std::string s;
   std::vector<int64_t> ints;
-  std::vector<float> floats;
+  std::vector<float> floats;  // type 6 (a subgraph): `s` names it in ModelWriter::graphs
 };
 
 struct WNode {
@@ -61,6 +65,7 @@ struct ModelWriter {
   std::vector<WTensor> tensors;
   std::vector<uint32_t> inputs, outputs;
   std::vector<WNode> nodes;
+  std::map<std::string, std::shared_ptr<ModelWriter>> graphs;  // graph attributes, by WAttr::s
 
   uint32_t tensor(WTensor t) {
     if (t.dim_names.size() != t.shape.size()) t.dim_names.resize(t.shape.size());
@@ -70,6 +75,13 @@ struct ModelWriter {
 
   std::vector<uint8_t> graph_bytes(std::vector<uint8_t>& weights) const {
     Bytes g;
+    body(g, weights);
+    g.put<uint32_t>(0);  // no metadata
+    return g.data;
+  }
+
+  // tensors, inputs, outputs, nodes: all a subgraph has
+  void body(Bytes& g, std::vector<uint8_t>& weights) const {
     g.put<uint32_t>(static_cast<uint32_t>(tensors.size()));
     for (const auto& t : tensors) {
       g.str(t.name);
@@ -115,10 +127,9 @@ struct ModelWriter {
           g.put<uint32_t>(static_cast<uint32_t>(a.floats.size()));
           for (auto v : a.floats) g.put<float>(v);
         }
+        if (a.type == 6) graphs.at(a.s)->body(g, weights);
       }
     }
-    g.put<uint32_t>(0);  // no metadata
-    return g.data;
   }
 
   std::vector<uint8_t> bytes() const {

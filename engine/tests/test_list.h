@@ -16,6 +16,8 @@
   X(loader_file_errors_name_the_path)                             \
   X(crc32_matches_zlib)                                           \
   X(loader_bounds_every_dim)                                      \
+  X(loader_reads_subgraphs)                                       \
+  X(loader_rejects_bad_subgraphs)                                 \
   /* test_planner.cpp */                                          \
   X(planner_reuses_dead_buffers)                                  \
   X(planner_never_overlaps_live_buffers)                          \

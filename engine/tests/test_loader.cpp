@@ -246,3 +246,105 @@ TEST(loader_bounds_every_dim) {
     CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "dim 0 is -2");
   }
 }
+
+namespace {
+
+// x[2] -> If(cond) { then: Add(x, k) ; else: Neg(x) } -> y, both branches reading x (a capture)
+// and the then branch its own constant k.
+ModelWriter if_model() {
+  using slimtest::WAttr;
+  using slimtest::WTensor;
+  ModelWriter w;
+  const uint32_t x = w.tensor({"x", 1, 1, {2}, {}, {}});
+  const uint32_t c = w.tensor({"c", 9, 1, {}, {}, {}});
+  const uint32_t y = w.tensor({"y", 1, 0, {2}, {}, {}});
+  w.inputs = {x, c};
+  w.outputs = {y};
+  auto then_g = std::make_shared<ModelWriter>();
+  const uint32_t tx = then_g->tensor({"x", 1, 3, {2}, {}, {}});
+  const uint32_t tk = then_g->tensor({"k", 1, 2, {2}, {}, {10.0f, 20.0f}});
+  const uint32_t ty = then_g->tensor({"t", 1, 0, {2}, {}, {}});
+  then_g->outputs = {ty};
+  then_g->nodes.push_back({"Add", "add", {int32_t(tx), int32_t(tk)}, {ty}, {}});
+  auto else_g = std::make_shared<ModelWriter>();
+  const uint32_t ex = else_g->tensor({"x", 1, 3, {2}, {}, {}});
+  const uint32_t ey = else_g->tensor({"e", 1, 0, {2}, {}, {}});
+  else_g->outputs = {ey};
+  else_g->nodes.push_back({"Neg", "neg", {int32_t(ex)}, {ey}, {}});
+  w.graphs["then"] = then_g;
+  w.graphs["else"] = else_g;
+  WAttr ta{"then_branch", 6, 0, "then", {}, {}};
+  WAttr ea{"else_branch", 6, 0, "else", {}, {}};
+  w.nodes.push_back({"If", "if", {int32_t(c)}, {y}, {ta, ea}});
+  return w;
+}
+
+}  // namespace
+
+TEST(loader_reads_subgraphs) {
+  const auto f = if_model().bytes();
+  const slim::Model m = slim::load_model_bytes(f.data(), f.size());
+  const slim::ModelNode& node = m.nodes[0];
+  // the capture x became a node input after cond, once for both branches
+  CHECK(node.inputs == std::vector<int32_t>({1, 0}));
+  CHECK(node.attrs.captured_inputs() == 1);
+  const slim::Model& then_g = node.attrs.get_graph("then_branch");
+  CHECK(then_g.num_formal_inputs == 0);
+  CHECK(then_g.inputs.size() == 1);
+  CHECK(then_g.captured_from == std::vector<uint32_t>({0}));
+  CHECK(then_g.capture_input == std::vector<size_t>({1}));
+  CHECK(then_g.tensors[0].kind == slim::TensorKind::kInput);
+  CHECK(static_cast<const float*>(then_g.tensors[1].data)[1] == 20.0f);
+  CHECK(m.weights_bytes == 8);  // the branch's constant counts with the model's weights
+}
+
+TEST(loader_rejects_bad_subgraphs) {
+  {  // a capture that names nothing in the enclosing graph
+    auto w = if_model();
+    w.graphs.at("else")->tensors[0].name = "nowhere";
+    const auto f = w.bytes();
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()),
+                 "node 0 'if' (If) attribute 'else_branch': the subgraph reads 'nowhere', which the enclosing graph "
+                 "does not define");
+  }
+  {  // a capture read with another dtype
+    auto w = if_model();
+    w.graphs.at("then")->tensors[0].dtype = 7;
+    const auto f = w.bytes();
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "reads 'x' as int64");
+  }
+  {  // kind 3 in the top-level graph
+    auto w = if_model();
+    w.tensors[0].kind = 3;
+    const auto f = w.bytes();
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "unknown kind 3");
+  }
+  {  // a subgraph output nobody produces
+    auto w = if_model();
+    w.graphs.at("else")->nodes.clear();
+    const auto f = w.bytes();
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "attribute 'else_branch': ");
+  }
+  {  // nesting beyond the limit: If inside If inside ... (17 levels)
+    ModelWriter w = if_model();
+    std::shared_ptr<ModelWriter> inner = std::make_shared<ModelWriter>(if_model());
+    for (int level = 0; level < 17; ++level) {
+      auto outer = std::make_shared<ModelWriter>(if_model());
+      outer->tensors[0].kind = 3;  // x captured
+      outer->tensors[1] = {"c", 9, 3, {}, {}, {}};
+      outer->inputs.clear();
+      outer->graphs["then"] = inner;
+      inner = outer;
+    }
+    w.graphs["then"] = inner;
+    const auto f = w.bytes();
+    CHECK_THROWS(slim::load_model_bytes(f.data(), f.size()), "nest deeper than 16 levels");
+  }
+  {  // every truncation of a file with subgraphs is refused
+    const auto f = if_model().bytes();
+    for (size_t n = 0; n < f.size(); n += 3) {
+      auto cut = std::vector<uint8_t>(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(n));
+      CHECK(!loads(cut));
+    }
+  }
+}

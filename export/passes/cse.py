@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from export.ir import Graph
+from export.ir import Graph, subgraphs
 from export.passes.base import PassResult, register_pass
 
 
@@ -47,8 +47,8 @@ def run(graph: Graph) -> PassResult:
     seen_nodes: dict[tuple, list[str]] = {}
     dead = []
     for node in graph.nodes:  # topological order: a node's inputs are already canonical
-        if node.op_type in _NONDETERMINISTIC:
-            continue
+        if node.op_type in _NONDETERMINISTIC or subgraphs(node):
+            continue  # control flow is opaque to the passes (export/README.md)
         key = (
             node.domain,
             node.op_type,

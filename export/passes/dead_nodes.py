@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from export.ir import Graph
+from export.ir import Graph, node_reads
 from export.passes.base import PassResult, register_pass
 
 
@@ -15,7 +15,7 @@ def run(graph: Graph) -> PassResult:
     for node in reversed(graph.nodes):
         if any(o in live for o in node.outputs if o):
             kept.append(node)
-            live.update(i for i in node.inputs if i)
+            live.update(node_reads(node))  # a subgraph's captures keep their producers
         else:
             result.changes["removed nodes"] += 1
     graph.nodes = kept[::-1]

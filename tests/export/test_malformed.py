@@ -308,13 +308,17 @@ def test_unknown_ops_are_all_listed_with_their_nodes(tmp_path):
     assert "op Wibble (1 node, not an ONNX operator at opset 17): w1" in msg
 
 
-def test_control_flow_is_an_unsupported_op(tmp_path):
-    branch = helper.make_graph([helper.make_node("Relu", ["x"], ["z"])], "b", [],
-                               [helper.make_tensor_value_info("z", F32, [1, 4])])
+def test_an_unsupported_op_inside_a_branch_is_named(tmp_path):
+    # control flow converts (tests/engine/test_control_flow.py); the support check looks inside subgraphs
+    branch = helper.make_graph([helper.make_node("Det", ["x"], ["z"], name="det_in_branch")], "b", [],
+                               [helper.make_tensor_value_info("z", F32, [])])
     cond = numpy_helper.from_array(np.array(True), "cond")
+    x = helper.make_tensor_value_info("x", F32, [2, 2])
     node = helper.make_node("If", ["cond"], ["y"], name="branchy", then_branch=branch, else_branch=branch)
-    with pytest.raises(UnsupportedOpsError, match=r"op If \(1 node, control flow: .*\): branchy"):
-        convert(_save(tmp_path, _model([node], [cond])), tmp_path / "m.slm")
+    graph = helper.make_graph([node], "g", [x], [helper.make_tensor_value_info("y", F32, [])], [cond])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(UnsupportedOpsError, match=r"op Det \(2 nodes\): det_in_branch"):
+        convert(_save(tmp_path, model), tmp_path / "m.slm")
 
 
 def test_attribute_of_the_wrong_type(tmp_path):

@@ -93,7 +93,7 @@ struct OpProfile {
 };
 
 struct MemoryInfo {
-  size_t arena_bytes = 0;             // activation arena of the most recent plan
+  size_t arena_bytes = 0;             // activation arena of the most recent plan (all its segments: FORMAT.md)
   size_t naive_activation_bytes = 0;  // the same activations without buffer reuse
   size_t weights_bytes = 0;           // constants as held in memory (after fp16 widening / packing)
   size_t live_peak_bytes = 0;         // most activation bytes alive at one step: the arena's lower bound

@@ -11,6 +11,7 @@ const char* attr_type_name(Attribute::Type type) {
     case Attribute::kString: return "string";
     case Attribute::kInts: return "ints";
     case Attribute::kFloats: return "floats";
+    case Attribute::kGraph: return "graph";
   }
   return "unknown";
 }
@@ -50,6 +51,12 @@ std::vector<float> Attributes::get_floats(const std::string& name) const {
 std::vector<float> Attributes::get_floats(const std::string& name,
                                           const std::vector<float>& fallback) const {
   return has(name) ? get_floats(name) : fallback;
+}
+
+const Model& Attributes::get_graph(const std::string& name) const {
+  const Attribute& a = typed(name, Attribute::kGraph);
+  SLIM_CHECK(a.graph != nullptr, owner_, ": attribute '", name, "' holds no graph");
+  return *a.graph;
 }
 
 }  // namespace slim

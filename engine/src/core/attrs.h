@@ -5,19 +5,23 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace slim {
 
+struct Model;  // core/model.h: a graph attribute holds a nested graph
+
 struct Attribute {
-  enum Type : uint8_t { kInt = 1, kFloat = 2, kString = 3, kInts = 4, kFloats = 5 };
+  enum Type : uint8_t { kInt = 1, kFloat = 2, kString = 3, kInts = 4, kFloats = 5, kGraph = 6 };
   Type type = kInt;
   int64_t i = 0;
   float f = 0.0f;
   std::string s;
   std::vector<int64_t> ints;
   std::vector<float> floats;
+  std::shared_ptr<const Model> graph;  // kGraph (If's branches, Loop's and Scan's body)
 };
 
 const char* attr_type_name(Attribute::Type type);
@@ -41,11 +45,18 @@ class Attributes {
   std::vector<int64_t> get_ints(const std::string& name, const std::vector<int64_t>& fallback) const;
   std::vector<float> get_floats(const std::string& name) const;
   std::vector<float> get_floats(const std::string& name, const std::vector<float>& fallback) const;
+  const Model& get_graph(const std::string& name) const;
+
+  // Node inputs the loader appended after the node's own: the outer values its subgraphs read
+  // (their captures, FORMAT.md), so that the planner keeps them alive and hands them to the op.
+  void set_captured_inputs(size_t n) { captured_inputs_ = n; }
+  size_t captured_inputs() const { return captured_inputs_; }
 
  private:
   const Attribute& typed(const std::string& name, Attribute::Type type) const;
   std::string owner_ = "node";
   std::map<std::string, Attribute> items_;
+  size_t captured_inputs_ = 0;
 };
 
 }  // namespace slim

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/aligned.h"
@@ -29,6 +30,9 @@ constexpr size_t kMinTensorBytes = 4 + 1 + 1 + 2 + 4;
 constexpr size_t kMinNodeBytes = 4 + 4 + 4 + 4 + 4;
 constexpr size_t kMinAttrBytes = 4 + 1 + 4;
 constexpr size_t kMinMetaBytes = 4 + 4;
+// Graph attributes nest (a Loop in an If branch ...); each level is a recursion of the reader and
+// of the runtime, so a file cannot ask for more than this many.
+constexpr int kMaxGraphDepth = 16;
 
 // Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF): names reach Python
 // as str, so an invalid sequence must be a load error, not a decode failure later.
@@ -169,14 +173,15 @@ Shape read_dims(Reader& r, const std::string& owner) {
   return s;
 }
 
-void read_tensor(Reader& r, const Header& h, ModelTensor& t, size_t index) {
+void read_tensor(Reader& r, const Header& h, ModelTensor& t, size_t index, bool subgraph) {
   t.name = r.str("tensor name");
   const std::string owner = cat("tensor ", index, " '", t.name, "'");
   const uint8_t dtype = r.read<uint8_t>("tensor dtype");
   SLIM_CHECK(dtype_known(dtype), "model file: ", owner, " has unknown dtype code ", int(dtype));
   t.dtype = static_cast<DType>(dtype);
   const uint8_t kind = r.read<uint8_t>("tensor kind");
-  SLIM_CHECK(kind <= 2, "model file: ", owner, " has unknown kind ", int(kind));
+  SLIM_CHECK(kind <= 2 || (subgraph && kind == 3), "model file: ", owner, " has unknown kind ", int(kind),
+             subgraph ? "" : " (kind 3, a captured value, exists only in subgraphs)");
   t.kind = static_cast<TensorKind>(kind);
   SLIM_CHECK(r.read<uint16_t>("tensor reserved") == 0, "model file: ", owner, " reserved field is not 0");
   t.shape = read_dims(r, owner);
@@ -206,7 +211,16 @@ void read_tensor(Reader& r, const Header& h, ModelTensor& t, size_t index) {
   t.data = reinterpret_cast<const void*>(static_cast<uintptr_t>(off));  // relative; resolved by the caller
 }
 
-Attribute read_attr(Reader& r, const std::string& owner, const std::string& name) {
+struct ParseCtx {
+  const Header& h;
+  const uint8_t* file;
+};
+
+std::shared_ptr<Model> read_subgraph(Reader& r, const ParseCtx& ctx, int depth, const Model& parent,
+                                     const std::string& owner);
+
+Attribute read_attr(Reader& r, const ParseCtx& ctx, int depth, const Model& graph, const std::string& owner,
+                    const std::string& name, std::shared_ptr<Model>* sub) {
   Attribute a;
   const uint8_t type = r.read<uint8_t>("attribute type");
   switch (type) {
@@ -225,13 +239,21 @@ Attribute read_attr(Reader& r, const std::string& owner, const std::string& name
       for (auto& v : a.floats) v = r.read<float>("floats attribute");
       break;
     }
+    case Attribute::kGraph: {
+      SLIM_CHECK(depth < kMaxGraphDepth, "model file: ", owner, " attribute '", name, "': subgraphs nest deeper than ",
+                 kMaxGraphDepth, " levels");
+      *sub = read_subgraph(r, ctx, depth + 1, graph, cat(owner, " attribute '", name, "'"));
+      a.graph = *sub;
+      break;
+    }
     default: fail("model file: ", owner, " attribute '", name, "' has unknown type ", int(type));
   }
   a.type = static_cast<Attribute::Type>(type);
   return a;
 }
 
-void read_node(Reader& r, ModelNode& node, size_t index, size_t num_tensors) {
+void read_node(Reader& r, const ParseCtx& ctx, int depth, const Model& graph, ModelNode& node, size_t index) {
+  const size_t num_tensors = graph.tensors.size();
   node.op_type = r.str("node op_type");
   node.name = r.str("node name");
   const std::string owner = cat("node ", index, " '", node.name, "' (", node.op_type, ")");
@@ -252,60 +274,77 @@ void read_node(Reader& r, ModelNode& node, size_t index, size_t num_tensors) {
   }
   node.attrs.set_owner(cat("node '", node.name, "' (", node.op_type, ")"));
   const uint32_t num_attrs = r.count("node num_attrs", kMinAttrBytes);
+  std::vector<std::shared_ptr<Model>> subs;
   for (uint32_t k = 0; k < num_attrs; ++k) {
     const std::string name = r.str("attribute name");
     SLIM_CHECK(!node.attrs.has(name), "model file: ", owner, " has attribute '", name, "' twice");
-    node.attrs.set(name, read_attr(r, owner, name));
+    std::shared_ptr<Model> sub;
+    node.attrs.set(name, read_attr(r, ctx, depth, graph, owner, name, &sub));
+    if (sub) subs.push_back(std::move(sub));
   }
+  // The outer values the subgraphs read become inputs of the node (once each, after its own), so
+  // the topological check below, the planner's lifetimes and the op all see them as inputs.
+  const size_t own_inputs = node.inputs.size();
+  for (const auto& sub : subs) {
+    sub->capture_input.clear();
+    for (uint32_t outer : sub->captured_from) {
+      size_t pos = own_inputs;
+      while (pos < node.inputs.size() && node.inputs[pos] != static_cast<int32_t>(outer)) ++pos;
+      if (pos == node.inputs.size()) node.inputs.push_back(static_cast<int32_t>(outer));
+      sub->capture_input.push_back(pos);
+    }
+  }
+  node.attrs.set_captured_inputs(node.inputs.size() - own_inputs);
 }
 
-void check_structure(const Model& m) {
+void check_structure(const Model& m, const std::string& where = "") {
   const size_t nt = m.tensors.size();
   std::unordered_set<std::string> names;
   for (const auto& t : m.tensors)
-    SLIM_CHECK(names.insert(t.name).second, "model file: tensor name '", t.name, "' is not unique");
+    SLIM_CHECK(names.insert(t.name).second, "model file: ", where, "tensor name '", t.name, "' is not unique");
   std::vector<bool> is_input(nt, false);
   for (uint32_t i : m.inputs) {
-    SLIM_CHECK(i < nt, "model file: graph input index ", i, " is out of range (", nt, " tensors)");
-    SLIM_CHECK(m.tensors[i].kind == TensorKind::kInput, "model file: graph input '", m.tensors[i].name,
+    SLIM_CHECK(i < nt, "model file: ", where, "graph input index ", i, " is out of range (", nt, " tensors)");
+    SLIM_CHECK(m.tensors[i].kind == TensorKind::kInput, "model file: ", where, "graph input '", m.tensors[i].name,
                "' does not have kind 1 (graph input)");
-    SLIM_CHECK(!is_input[i], "model file: graph input '", m.tensors[i].name, "' is listed twice");
+    SLIM_CHECK(!is_input[i], "model file: ", where, "graph input '", m.tensors[i].name, "' is listed twice");
     is_input[i] = true;
   }
   for (size_t i = 0; i < nt; ++i)
-    SLIM_CHECK(m.tensors[i].kind != TensorKind::kInput || is_input[i], "model file: tensor '",
+    SLIM_CHECK(m.tensors[i].kind != TensorKind::kInput || is_input[i], "model file: ", where, "tensor '",
                m.tensors[i].name, "' has kind 1 but is not a graph input");
   std::vector<bool> produced(nt, false);
   std::unordered_set<std::string> node_names;
   for (const auto& node : m.nodes) {
-    SLIM_CHECK(node_names.insert(node.name).second, "model file: node name '", node.name, "' is not unique");
+    SLIM_CHECK(node_names.insert(node.name).second, "model file: ", where, "node name '", node.name, "' is not unique");
     for (int32_t i : node.inputs) {
       if (i < 0) continue;
       const ModelTensor& t = m.tensors[static_cast<size_t>(i)];
-      SLIM_CHECK(t.kind != TensorKind::kValue || produced[static_cast<size_t>(i)], "model file: node '",
+      SLIM_CHECK(t.kind != TensorKind::kValue || produced[static_cast<size_t>(i)], "model file: ", where, "node '",
                  node.name, "' reads tensor '", t.name, "' before it is produced (nodes must be topologically sorted)");
     }
     for (uint32_t o : node.outputs) {
       const ModelTensor& t = m.tensors[o];
-      SLIM_CHECK(t.kind == TensorKind::kValue, "model file: node '", node.name, "' writes tensor '", t.name,
+      SLIM_CHECK(t.kind == TensorKind::kValue, "model file: ", where, "node '", node.name, "' writes tensor '", t.name,
                  "' which is a graph input or constant");
-      SLIM_CHECK(!produced[o], "model file: tensor '", t.name, "' is produced by more than one node");
+      SLIM_CHECK(!produced[o], "model file: ", where, "tensor '", t.name, "' is produced by more than one node");
       produced[o] = true;
     }
   }
   for (size_t i = 0; i < nt; ++i)
-    SLIM_CHECK(m.tensors[i].kind != TensorKind::kValue || produced[i], "model file: tensor '", m.tensors[i].name,
+    SLIM_CHECK(m.tensors[i].kind != TensorKind::kValue || produced[i], "model file: ", where, "tensor '", m.tensors[i].name,
                "' has kind 0 but no node produces it");
   for (uint32_t o : m.outputs) {
-    SLIM_CHECK(o < nt, "model file: graph output index ", o, " is out of range (", nt, " tensors)");
-    SLIM_CHECK(m.tensors[o].kind == TensorKind::kValue, "model file: graph output '", m.tensors[o].name,
+    SLIM_CHECK(o < nt, "model file: ", where, "graph output index ", o, " is out of range (", nt, " tensors)");
+    SLIM_CHECK(m.tensors[o].kind == TensorKind::kValue, "model file: ", where, "graph output '", m.tensors[o].name,
                "' is not produced by any node");
   }
-  SLIM_CHECK(!m.outputs.empty(), "model file: the graph has no outputs");
+  SLIM_CHECK(!m.outputs.empty(), "model file: ", where, "the graph has no outputs");
 }
 
 // Resolves constant offsets into pointers, widening fp16 storage to fp32.
 void bind_constants(Model& m, const Header& h, const uint8_t* file) {
+  m.weights_bytes = 0;
   const uint8_t* weights = file + h.weights_offset;
   bool any_fp16 = false;
   for (auto& t : m.tensors) {
@@ -328,20 +367,62 @@ void bind_constants(Model& m, const Header& h, const uint8_t* file) {
   SLIM_CHECK(!any_fp16 || (h.flags & 1u), "model file: fp16-stored constants present but flags bit 0 is not set");
 }
 
+// The part of a graph that a model and a subgraph share: tensors, inputs, outputs, nodes.
+void read_graph_body(Reader& r, const ParseCtx& ctx, int depth, Model& m) {
+  m.tensors.resize(r.count("num_tensors", kMinTensorBytes));
+  for (size_t i = 0; i < m.tensors.size(); ++i) read_tensor(r, ctx.h, m.tensors[i], i, depth > 0);
+  m.inputs.resize(r.count("num_inputs", 4));
+  for (auto& i : m.inputs) i = r.read<uint32_t>("graph input");
+  m.outputs.resize(r.count("num_outputs", 4));
+  for (auto& o : m.outputs) o = r.read<uint32_t>("graph output");
+  m.num_formal_inputs = m.inputs.size();
+  m.nodes.resize(r.count("num_nodes", kMinNodeBytes));
+  for (size_t i = 0; i < m.nodes.size(); ++i) read_node(r, ctx, depth, m, m.nodes[i], i);
+}
+
+std::shared_ptr<Model> read_subgraph(Reader& r, const ParseCtx& ctx, int depth, const Model& parent,
+                                     const std::string& owner) {
+  auto g = std::make_shared<Model>();
+  read_graph_body(r, ctx, depth, *g);
+  // A capture names a tensor of the graph directly around this one (the writer lists a capture of a
+  // capture at every level in between), so resolution never searches further out.
+  std::unordered_map<std::string, uint32_t> outer;
+  for (size_t i = 0; i < parent.tensors.size(); ++i) outer.emplace(parent.tensors[i].name, static_cast<uint32_t>(i));
+  for (size_t i = 0; i < g->tensors.size(); ++i) {
+    ModelTensor& t = g->tensors[i];
+    if (t.kind != TensorKind::kCaptured) continue;
+    auto it = outer.find(t.name);
+    SLIM_CHECK(it != outer.end(), "model file: ", owner, ": the subgraph reads '", t.name,
+               "', which the enclosing graph does not define");
+    const ModelTensor& src = parent.tensors[it->second];
+    SLIM_CHECK(src.dtype == t.dtype, "model file: ", owner, ": the subgraph reads '", t.name, "' as ",
+               dtype_name(t.dtype), ", the enclosing graph defines it as ", dtype_name(src.dtype));
+    t.kind = TensorKind::kInput;
+    g->inputs.push_back(static_cast<uint32_t>(i));
+    g->captured_from.push_back(it->second);
+  }
+  check_structure(*g, owner + ": ");
+  bind_constants(*g, ctx.h, ctx.file);
+  return g;
+}
+
+// Constants of subgraphs count with the model's weights.
+size_t subgraph_weight_bytes(const Model& m) {
+  size_t total = 0;
+  for (const ModelNode& node : m.nodes)
+    for (const auto& kv : node.attrs.all())
+      if (kv.second.graph) total += kv.second.graph->weights_bytes + subgraph_weight_bytes(*kv.second.graph);
+  return total;
+}
+
 Model parse(std::shared_ptr<const void> backing, size_t size) {
   const uint8_t* p = static_cast<const uint8_t*>(backing.get());
   const Header h = parse_header(p, size);
   Model m;
   m.version_minor = h.minor;
   Reader r(p + h.graph_offset, h.graph_size, h.graph_offset);
-  m.tensors.resize(r.count("num_tensors", kMinTensorBytes));
-  for (size_t i = 0; i < m.tensors.size(); ++i) read_tensor(r, h, m.tensors[i], i);
-  m.inputs.resize(r.count("num_inputs", 4));
-  for (auto& i : m.inputs) i = r.read<uint32_t>("graph input");
-  m.outputs.resize(r.count("num_outputs", 4));
-  for (auto& o : m.outputs) o = r.read<uint32_t>("graph output");
-  m.nodes.resize(r.count("num_nodes", kMinNodeBytes));
-  for (size_t i = 0; i < m.nodes.size(); ++i) read_node(r, m.nodes[i], i, m.tensors.size());
+  const ParseCtx ctx{h, p};
+  read_graph_body(r, ctx, 0, m);
   m.meta.resize(r.count("num_meta", kMinMetaBytes));
   for (auto& kv : m.meta) {
     kv.first = r.str("meta key");
@@ -352,6 +433,7 @@ Model parse(std::shared_ptr<const void> backing, size_t size) {
              " unexpected trailing bytes");
   check_structure(m);
   bind_constants(m, h, p);
+  m.weights_bytes += subgraph_weight_bytes(m);
   m.backing = std::move(backing);
   return m;
 }

@@ -13,7 +13,9 @@
 
 namespace slim {
 
-enum class TensorKind : uint8_t { kValue = 0, kInput = 1, kConstant = 2 };
+// kCaptured only appears in a subgraph's file entry (a value of the enclosing graph it reads); the
+// loader turns each into an extra input of the subgraph (after its formal inputs).
+enum class TensorKind : uint8_t { kValue = 0, kInput = 1, kConstant = 2, kCaptured = 3 };
 
 struct ModelTensor {
   std::string name;
@@ -35,8 +37,14 @@ struct ModelNode {
   Attributes attrs;
 };
 
+// A whole model, or a subgraph (a graph attribute): then `inputs` are its formal inputs followed by
+// its captures, `captured_from[k]` is the enclosing graph's tensor for capture k and
+// `capture_input[k]` the position of that tensor among the owning node's inputs.
 struct Model {
   uint16_t version_minor = 0;
+  size_t num_formal_inputs = 0;
+  std::vector<uint32_t> captured_from;
+  std::vector<size_t> capture_input;
   std::vector<ModelTensor> tensors;
   std::vector<uint32_t> inputs;
   std::vector<uint32_t> outputs;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/aligned.h"
 #include "ops/op_list.h"
 
 namespace slim {
@@ -55,6 +56,31 @@ void InferContext::set_output(size_t i, DType dtype, Shape shape) {
   out_shapes_[i] = std::move(shape);
   out_dtypes_[i] = dtype;
   out_set_[i] = true;
+}
+
+void InferContext::set_output_dynamic(size_t i, DType dtype) {
+  if (i >= out_shapes_.size()) error("infers output ", i, " but the node has ", out_shapes_.size());
+  out_shapes_[i].clear();
+  out_dtypes_[i] = dtype;
+  out_set_[i] = true;
+  out_dynamic_[i] = true;
+}
+
+TensorRef KernelContext::allocate_output(size_t i, const Shape& shape) const {
+  if (!output_dynamic(i)) fail(attrs.owner(), ": internal error: output ", i, " is not dynamic");
+  if (dynamic->refs[i].data != nullptr) fail(attrs.owner(), ": internal error: output ", i, " allocated twice");
+  int64_t n = 0;
+  SLIM_CHECK(shape.size() <= kMaxRank && checked_numel(shape, kMaxElements, &n), attrs.owner(), ": output ", i,
+             " shape ", shape_str(shape), " is too large");
+  const DType dtype = outputs[i].dtype;
+  const size_t bytes = storage_bytes(dtype, static_cast<size_t>(n));
+  SLIM_CHECK(dynamic->max_bytes == 0 || bytes <= dynamic->max_bytes, attrs.owner(), ": output ", i, " ",
+             shape_str(shape), " needs ", bytes, " bytes, more than max_memory_bytes = ", dynamic->max_bytes);
+  // never a null pointer, even when empty: kernels and memcpy want one
+  auto buf = aligned_buffer(bytes > 0 ? bytes : 64);
+  dynamic->refs[i] = TensorRef{buf.get(), dtype, shape, Layout::kPlain};
+  dynamic->buffers[i] = std::move(buf);
+  return dynamic->refs[i];
 }
 
 bool OpDef::supports_dtype(DType d) const {

@@ -46,7 +46,23 @@ class InferContext {
  public:
   InferContext(const Attributes& attrs, std::vector<const TensorRef*> inputs, size_t num_outputs)
       : attrs_(attrs), inputs_(std::move(inputs)), out_shapes_(num_outputs),
-        out_dtypes_(num_outputs, DType::kUndefined), out_set_(num_outputs, false) {}
+        out_dtypes_(num_outputs, DType::kUndefined), out_set_(num_outputs, false),
+        out_dynamic_(num_outputs, false) {}
+
+  // What the planner adds for ops that plan subgraphs at inference (If, Loop, Scan): the op's
+  // prepared state, the session's threads and its memory cap.
+  void set_runtime(const void* prepared, ThreadPool* pool, size_t max_memory) {
+    prepared_ = prepared;
+    pool_ = pool;
+    max_memory_ = max_memory;
+  }
+  template <typename T>
+  const T& state() const {
+    if (prepared_ == nullptr || pool_ == nullptr) error("internal error: inference without the op's state");
+    return *static_cast<const T*>(prepared_);
+  }
+  ThreadPool& pool() const { return *pool_; }
+  size_t max_memory() const { return max_memory_; }
 
   const Attributes& attrs() const { return attrs_; }
   size_t num_inputs() const { return inputs_.size(); }
@@ -60,6 +76,12 @@ class InferContext {
     return input(i).data != nullptr ? &input(i) : nullptr;
   }
   void set_output(size_t i, DType dtype, Shape shape);
+  // An output whose shape only the run knows (a Loop's scan output with a data-dependent trip count,
+  // NonZero ...): the plan stops after this node, the kernel allocates the output with
+  // KernelContext::allocate_output, and the rest of the graph is planned once its shape is known
+  // (FORMAT.md "Run-time shapes").
+  void set_output_dynamic(size_t i, DType dtype);
+  bool output_dynamic(size_t i) const { return out_dynamic_.at(i); }
 
   // Throws slim::Error prefixed with the node ("node 'x' (Op): ...").
   template <typename... Parts>
@@ -78,6 +100,10 @@ class InferContext {
   std::vector<Shape> out_shapes_;
   std::vector<DType> out_dtypes_;
   std::vector<bool> out_set_;
+  std::vector<bool> out_dynamic_;
+  const void* prepared_ = nullptr;
+  ThreadPool* pool_ = nullptr;
+  size_t max_memory_ = 0;
 };
 
 // Load-time preparation (once per session): validate attributes, pick the
@@ -90,6 +116,7 @@ struct PrepareContext {
   std::vector<const TensorRef*> inputs;      // static info; data != nullptr for constants
   size_t num_outputs;
   Isa kernel_isa = Isa::kScalar;             // highest ISA among the variants passed to use()
+  size_t max_memory_bytes = 0;               // the session's cap (subgraphs plan under it too)
 
   template <class K>
   const K* use(const K* kernel) {
@@ -106,15 +133,29 @@ struct PrepareContext {
   }
 };
 
+// The outputs of one node run that its inference declared dynamic: the kernel allocates them.
+struct DynamicOutputs {
+  std::vector<bool> dynamic;                   // per output of the node
+  std::vector<TensorRef> refs;                 // what allocate_output() gave, per output
+  std::vector<std::shared_ptr<void>> buffers;  // their storage
+  size_t max_bytes = 0;                        // the session's cap (0 = none)
+};
+
 // What a kernel gets on every run. Inputs/outputs are ready (outputs allocated
 // with their inferred shape and assigned layout); omitted optional inputs have
-// data == nullptr.
+// data == nullptr. A dynamic output (InferContext::set_output_dynamic) has no
+// data until the kernel calls allocate_output().
 struct KernelContext {
   const Attributes& attrs;
   const std::vector<TensorRef>& inputs;
   const std::vector<TensorRef>& outputs;
   const void* prepared;  // what the op's prepare() returned, or nullptr
   ThreadPool& pool;
+  DynamicOutputs* dynamic = nullptr;
+
+  bool output_dynamic(size_t i) const { return dynamic != nullptr && i < dynamic->dynamic.size() && dynamic->dynamic[i]; }
+  // Allocates dynamic output i (plain layout, the dtype its inference declared) with `shape`.
+  TensorRef allocate_output(size_t i, const Shape& shape) const;
 
   template <typename T>
   const T& state() const { return *static_cast<const T*>(prepared); }

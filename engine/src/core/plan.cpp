@@ -1,6 +1,7 @@
 #include "core/plan.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
@@ -24,7 +25,12 @@ class PlanBuilder {
     plan_ = std::make_shared<Plan>();
   }
 
-  std::shared_ptr<const Plan> build(const std::vector<PlanInput>& inputs) {
+  std::shared_ptr<const Plan> build(const std::vector<PlanInput>& inputs, int start_node,
+                                    const std::vector<uint32_t>* input_tensors) {
+    continuation_ = input_tensors != nullptr;
+    const std::vector<uint32_t>& in_tensors = continuation_ ? *input_tensors : model_.inputs;
+    SLIM_CHECK(inputs.size() == in_tensors.size(), "internal error: ", inputs.size(), " plan inputs for ",
+               in_tensors.size(), " graph inputs");
     for (const PlanInput& in : inputs) input_shapes_.push_back(in.shape);
     for (size_t t = 0; t < model_.tensors.size(); ++t) {
       const ModelTensor& mt = model_.tensors[t];
@@ -36,25 +42,36 @@ class PlanBuilder {
       s.data = mt.data;
       slot_of_[t][0] = add_slot(std::move(s));
     }
-    for (size_t i = 0; i < model_.inputs.size(); ++i) {
+    for (size_t i = 0; i < in_tensors.size(); ++i) {
       Slot s;
       s.kind = SlotKind::kInput;
-      s.dtype = model_.tensors[model_.inputs[i]].dtype;
+      s.dtype = model_.tensors[in_tensors[i]].dtype;
       s.shape = Shape(inputs[i].shape.begin(), inputs[i].shape.end());
+      s.layout = s.shape.size() == 4 ? inputs[i].layout : Layout::kPlain;
       s.input_pos = static_cast<int>(i);
       if (inputs[i].values != nullptr) {
         const size_t bytes = storage_bytes(s.dtype, static_cast<size_t>(numel(s.shape)));
         auto buf = aligned_buffer(bytes);
         if (bytes > 0) std::memcpy(buf.get(), inputs[i].values, bytes);
         s.kind = SlotKind::kKnown;
+        s.layout = Layout::kPlain;
         s.data = buf.get();
         s.bytes = bytes;
         plan_->owned.push_back(std::move(buf));
       }
-      slot_of_[model_.inputs[i]][0] = add_slot(std::move(s));
+      const int layout = static_cast<int>(s.layout);
+      slot_of_[in_tensors[i]][layout] = add_slot(std::move(s));
     }
-    for (size_t n = 0; n < nodes_.size(); ++n) add_node(static_cast<int>(n));
-    for (uint32_t t : model_.outputs) plan_->output_slots.push_back(slot_in(t, Layout::kPlain));
+    bool complete = true;
+    for (size_t n = static_cast<size_t>(start_node); n < nodes_.size(); ++n) {
+      if (!add_node(static_cast<int>(n))) {
+        stop_after(static_cast<int>(n));
+        complete = false;
+        break;
+      }
+    }
+    if (complete)
+      for (uint32_t t : model_.outputs) plan_->output_slots.push_back(slot_in(t, Layout::kPlain));
     plan_memory_layout();
     return plan_;
   }
@@ -104,7 +121,26 @@ class PlanBuilder {
     return k == SlotKind::kConstant || k == SlotKind::kKnown;
   }
 
-  void add_node(int index) {
+  // The plan ends after node `index` (it has a dynamic output): what the rest of the graph reads is
+  // carried to the continuation plan.
+  void stop_after(int index) {
+    plan_->resume_node = index + 1;
+    std::vector<bool> needed(model_.tensors.size(), keep_intermediates_);
+    for (size_t n = static_cast<size_t>(index) + 1; n < model_.nodes.size(); ++n)
+      for (int32_t i : model_.nodes[n].inputs)
+        if (i >= 0) needed[static_cast<size_t>(i)] = true;
+    for (uint32_t t : model_.outputs) needed[t] = true;
+    for (size_t t = 0; t < model_.tensors.size(); ++t) {
+      if (!needed[t] || model_.tensors[t].kind == TensorKind::kConstant) continue;
+      const int sid = slot_any(static_cast<uint32_t>(t));
+      if (sid < 0) continue;
+      plan_->carry_tensors.push_back(static_cast<uint32_t>(t));
+      plan_->carry_slots.push_back(sid);
+    }
+  }
+
+  // Adds node `index`; false when an output is dynamic (the plan must stop after it).
+  bool add_node(int index) {
     const CompiledNode& cn = nodes_[index];
     const ModelNode& node = *cn.node;
     const OpDef& def = *cn.def;
@@ -121,8 +157,10 @@ class PlanBuilder {
       all_known = all_known && known(sid);
     }
     InferContext ictx(node.attrs, in_ptrs, node.outputs.size());
+    ictx.set_runtime(cn.prepared.get(), &pool_, max_memory_);
     guard_internal(node.attrs, [&] { def.infer_fn()(ictx); });
     std::vector<int64_t> out_numel(node.outputs.size());
+    bool any_dynamic = false;
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       SLIM_CHECK(ictx.output_set(o), node.attrs.owner(), ": shape inference did not set output ", o);
       const ModelTensor& declared = model_.tensors[node.outputs[o]];
@@ -131,6 +169,11 @@ class PlanBuilder {
       SLIM_CHECK(ictx.output_dtype(o) == declared.dtype, node.attrs.owner(), ": output ", o, " '", declared.name,
                  "' is declared ", dtype_name(declared.dtype), " but the op produces ",
                  dtype_name(ictx.output_dtype(o)));
+      if (ictx.output_dynamic(o)) {
+        any_dynamic = true;
+        out_numel[o] = 0;
+        continue;
+      }
       int64_t n = 0;
       SLIM_CHECK(checked_numel(ictx.output_shape(o), kMaxElements, &n), node.attrs.owner(), ": output shape ",
                  shape_str(ictx.output_shape(o)), " is too large");
@@ -140,6 +183,7 @@ class PlanBuilder {
                  ", more than max_memory_bytes = ", memory_str(max_memory_));
       out_numel[o] = n;
     }
+    // bool too: a Loop body's condition passed through (Identity) is then known, and so its trip count
     const bool small = [&] {
       for (size_t o = 0; o < node.outputs.size(); ++o) {
         const DType d = ictx.output_dtype(o);
@@ -149,9 +193,9 @@ class PlanBuilder {
       }
       return true;
     }();
-    if (def.is_foldable_from_shapes() || (def.is_foldable() && all_known && small)) {
+    if (!any_dynamic && (def.is_foldable_from_shapes() || (def.is_foldable() && all_known && small))) {
       fold(index, in_refs, ictx);
-      return;
+      return true;
     }
 
     Step step;
@@ -184,9 +228,10 @@ class PlanBuilder {
       }
       step.inputs.push_back(sid);
     }
+    step.dynamic = any_dynamic;
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       Slot s;
-      s.kind = SlotKind::kArena;
+      s.kind = ictx.output_dynamic(o) ? SlotKind::kDynamic : SlotKind::kArena;
       s.dtype = ictx.output_dtype(o);
       s.shape = Shape(ictx.output_shape(o).begin(), ictx.output_shape(o).end());
       s.layout = s.shape.size() == 4 ? out_layout : Layout::kPlain;
@@ -196,6 +241,7 @@ class PlanBuilder {
       step.outputs.push_back(sid);
     }
     plan_->steps.push_back(std::move(step));
+    return !any_dynamic;
   }
 
   size_t first_activation(const ModelNode& node) const {
@@ -238,6 +284,7 @@ class PlanBuilder {
         if (id >= 0) last[id] = s;
     }
     for (int id : plan_->output_slots) last[id] = num_steps;  // read after the last step
+    for (int id : plan_->carry_slots) last[id] = num_steps;   // read by the continuation
     if (keep_intermediates_) {
       for (size_t id = 0; id < plan_->slots.size(); ++id) last[id] = num_steps;
       plan_->value_slots.assign(model_.tensors.size(), -1);
@@ -245,7 +292,10 @@ class PlanBuilder {
         const auto& pair = slot_of_[t];
         const int id = pair[0] >= 0 ? pair[0] : pair[1];
         const SlotKind kind = id >= 0 ? plan_->slots[id].kind : SlotKind::kConstant;
-        if (kind == SlotKind::kArena || kind == SlotKind::kKnown) plan_->value_slots[t] = id;
+        // a carried value is an input of a continuation plan
+        const bool carried = kind == SlotKind::kInput && model_.tensors[t].kind == TensorKind::kValue;
+        if (kind == SlotKind::kArena || kind == SlotKind::kKnown || kind == SlotKind::kDynamic || carried)
+          plan_->value_slots[t] = id;
       }
     }
     std::vector<BufferRequest> reqs;
@@ -263,7 +313,7 @@ class PlanBuilder {
     if (max_memory_ == 0) return;
     const size_t needed = mp.arena_bytes + model_.weights_bytes;  // each < 2^42: no overflow
     std::string shapes;
-    for (size_t i = 0; i < model_.inputs.size(); ++i) {
+    for (size_t i = 0; !continuation_ && i < model_.inputs.size(); ++i) {
       if (!shapes.empty()) shapes += ", ";
       shapes += model_.tensors[model_.inputs[i]].name + " " + shape_str(input_shapes_[i]);
     }
@@ -278,6 +328,7 @@ class PlanBuilder {
   const size_t max_memory_;
   const bool keep_intermediates_;
   std::vector<Shape> input_shapes_;
+  bool continuation_ = false;
   std::shared_ptr<Plan> plan_;
   std::vector<std::array<int, 2>> slot_of_;  // tensor -> slot per layout (plain, NHWC)
 };
@@ -286,8 +337,9 @@ class PlanBuilder {
 
 std::shared_ptr<const Plan> build_plan(const Model& model, const std::vector<CompiledNode>& nodes,
                                        const std::vector<PlanInput>& inputs, ThreadPool& pool,
-                                       size_t max_memory_bytes, bool keep_intermediates) {
-  return PlanBuilder(model, nodes, pool, max_memory_bytes, keep_intermediates).build(inputs);
+                                       size_t max_memory_bytes, bool keep_intermediates, int start_node,
+                                       const std::vector<uint32_t>* input_tensors) {
+  return PlanBuilder(model, nodes, pool, max_memory_bytes, keep_intermediates).build(inputs, start_node, input_tensors);
 }
 
 std::string memory_str(size_t bytes) {
@@ -368,6 +420,241 @@ void convert_layout(const TensorRef& src, const TensorRef& dst, ThreadPool& pool
     case 8: return transpose_images<uint64_t>(src, dst, pool);
     default: fail("layout conversion of dtype ", dtype_name(src.dtype), " is not supported");
   }
+}
+
+}  // namespace slim
+
+namespace slim {
+
+std::vector<CompiledNode> compile_graph(const Model& model, const kernels::KernelConfig& kernel_choice,
+                                        size_t max_memory_bytes) {
+  std::vector<CompiledNode> nodes;
+  std::vector<std::string> unsupported;
+  for (const ModelNode& node : model.nodes)
+    if (find_op(node.op_type) == nullptr &&
+        std::find(unsupported.begin(), unsupported.end(), node.op_type) == unsupported.end())
+      unsupported.push_back(node.op_type);
+  if (!unsupported.empty()) {
+    std::string list, known;
+    for (const auto& u : unsupported) list += (list.empty() ? "" : ", ") + u;
+    for (const auto& kv : all_ops()) known += (known.empty() ? "" : ", ") + kv.first;
+    fail("model uses unsupported op types: ", list, " (supported: ", known, ")");
+  }
+  for (const ModelNode& node : model.nodes) {
+    const OpDef& def = *find_op(node.op_type);
+    // the outer values its subgraphs read come after a node's own inputs and are not counted here
+    const int ni = static_cast<int>(node.inputs.size() - node.attrs.captured_inputs());
+    const int no = static_cast<int>(node.outputs.size());
+    SLIM_CHECK(ni >= def.min_inputs() && ni <= def.max_inputs(), node.attrs.owner(), ": has ", ni,
+               " inputs, ", node.op_type, " takes ", def.min_inputs(), "..", def.max_inputs());
+    SLIM_CHECK(no >= def.min_outputs() && no <= def.max_outputs(), node.attrs.owner(), ": has ", no,
+               " outputs, ", node.op_type, " produces ", def.min_outputs(), "..", def.max_outputs());
+    // Only trailing inputs are optional (ONNX): the first min_inputs() must be present.
+    for (int i = 0; i < std::min(ni, def.min_inputs()); ++i)
+      SLIM_CHECK(node.inputs[static_cast<size_t>(i)] >= 0, node.attrs.owner(), ": input ", i, " is required");
+    if (ni > 0 && node.inputs[0] >= 0) {
+      const DType d = model.tensors[static_cast<size_t>(node.inputs[0])].dtype;
+      SLIM_CHECK(def.supports_dtype(d), node.attrs.owner(), ": dtype ", dtype_name(d), " is not supported by ",
+                 node.op_type);
+    }
+    CompiledNode cn;
+    cn.node = &node;
+    cn.def = &def;
+    cn.kernel = &def.kernel_fn();
+    if (def.prepare_fn()) {
+      std::vector<TensorRef> refs(node.inputs.size());
+      std::vector<const TensorRef*> ptrs(node.inputs.size(), nullptr);
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        if (node.inputs[i] < 0) continue;
+        const ModelTensor& t = model.tensors[static_cast<size_t>(node.inputs[i])];
+        refs[i] = TensorRef{const_cast<void*>(t.data), t.dtype, t.shape, Layout::kPlain};
+        ptrs[i] = &refs[i];
+      }
+      PrepareContext pctx{node.attrs, kernel_choice, ptrs, node.outputs.size()};
+      pctx.max_memory_bytes = max_memory_bytes;
+      cn.prepared = guard_internal(node.attrs, [&] { return def.prepare_fn()(pctx); });
+      cn.kernel_isa = pctx.kernel_isa;
+    }
+    nodes.push_back(std::move(cn));
+  }
+  return nodes;
+}
+
+namespace {
+
+alignas(64) uint8_t empty_tensor[64];
+
+bool small_int(const TensorRef& r) {
+  return (r.dtype == DType::kInt64 || r.dtype == DType::kInt32 || r.dtype == DType::kBool) && r.numel() <= 64;
+}
+
+void append_values(const TensorRef& r, std::vector<int64_t>& key) {
+  const int64_t n = r.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    switch (r.dtype) {
+      case DType::kInt64: key.push_back(r.ptr<const int64_t>()[i]); break;
+      case DType::kInt32: key.push_back(r.ptr<const int32_t>()[i]); break;
+      case DType::kBool: key.push_back(r.ptr<const bool>()[i] ? 1 : 0); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+void execute(const Model& model, const std::vector<CompiledNode>& nodes, std::shared_ptr<const Plan> plan,
+             std::vector<TensorRef> inputs, const ExecEnv& env, Execution& out) {
+  ThreadPool& pool = *env.pool;
+  for (;;) {
+    out.plans.push_back(plan);
+    std::shared_ptr<void> arena =
+        env.take_arena ? env.take_arena(plan->arena_bytes) : aligned_buffer(plan->arena_bytes);
+    out.arenas.emplace_back(plan->arena_bytes, arena);
+    char* base = static_cast<char*>(arena.get());
+    std::vector<TensorRef> refs(plan->slots.size());
+    for (size_t id = 0; id < plan->slots.size(); ++id) {
+      const Slot& s = plan->slots[id];
+      void* data = nullptr;
+      switch (s.kind) {
+        case SlotKind::kArena: data = base + s.offset; break;
+        case SlotKind::kInput:
+          data = inputs.at(static_cast<size_t>(s.input_pos)).data;
+          // An empty input may come without a buffer; kernels and memcpy want a pointer all the same.
+          if (data == nullptr) data = empty_tensor;
+          break;
+        case SlotKind::kConstant: case SlotKind::kKnown: data = const_cast<void*>(s.data); break;
+        case SlotKind::kDynamic: break;
+      }
+      refs[id] = TensorRef{data, s.dtype, s.shape, s.layout};
+    }
+    std::vector<double> step_ms(plan->steps.size(), 0.0);
+    std::vector<TensorRef> ins, outs;
+    for (size_t k = 0; k < plan->steps.size(); ++k) {
+      const Step& step = plan->steps[k];
+      const auto t0 = std::chrono::steady_clock::now();
+      if (step.kind == StepKind::kNode) {
+        ins.assign(step.inputs.size(), TensorRef{});
+        for (size_t i = 0; i < step.inputs.size(); ++i)
+          if (step.inputs[i] >= 0) ins[i] = refs[step.inputs[i]];
+        outs.clear();
+        for (int id : step.outputs) outs.push_back(refs[id]);
+        const CompiledNode& cn = nodes[step.node];
+        DynamicOutputs dyn;
+        KernelContext ctx{cn.node->attrs, ins, outs, cn.prepared.get(), pool};
+        if (step.dynamic) {
+          for (int id : step.outputs) dyn.dynamic.push_back(plan->slots[id].kind == SlotKind::kDynamic);
+          dyn.refs.resize(step.outputs.size());
+          dyn.buffers.resize(step.outputs.size());
+          dyn.max_bytes = env.max_memory_bytes;
+          ctx.dynamic = &dyn;
+        }
+        guard_internal(cn.node->attrs, [&] { (*cn.kernel)(ctx); });
+        for (size_t o = 0; step.dynamic && o < step.outputs.size(); ++o) {
+          if (!dyn.dynamic[o]) continue;
+          SLIM_CHECK(dyn.refs[o].data != nullptr, cn.node->attrs.owner(), ": internal error: dynamic output ", o,
+                     " was not produced");
+          refs[step.outputs[o]] = dyn.refs[o];
+          out.hold.push_back(dyn.buffers[o]);
+        }
+      } else {
+        convert_layout(refs[step.inputs[0]], refs[step.outputs[0]], pool);
+      }
+      step_ms[k] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    if (env.profile) env.profile(*plan, step_ms);
+    if (plan->resume_node < 0) {
+      for (int id : plan->output_slots) out.outputs.push_back(refs[static_cast<size_t>(id)]);
+      if (env.keep_intermediates) {
+        out.values.assign(model.tensors.size(), TensorRef{});
+        for (size_t t = 0; t < plan->value_slots.size(); ++t)
+          if (plan->value_slots[t] >= 0) out.values[t] = refs[static_cast<size_t>(plan->value_slots[t])];
+      }
+      return;
+    }
+    // The rest of the graph, planned for the shapes the dynamic outputs took.
+    std::vector<TensorRef> carried;
+    std::vector<PlanInput> pins;
+    std::vector<int64_t> key;
+    for (size_t k = 0; k < plan->carry_slots.size(); ++k) {
+      const Slot& s = plan->slots[static_cast<size_t>(plan->carry_slots[k])];
+      const TensorRef& r = refs[static_cast<size_t>(plan->carry_slots[k])];
+      PlanInput pin{r.shape, nullptr, r.layout};
+      if (s.kind == SlotKind::kKnown) pin.values = s.data;
+      if (s.kind == SlotKind::kDynamic) {
+        key.push_back(static_cast<int64_t>(r.shape.size()));
+        key.insert(key.end(), r.shape.begin(), r.shape.end());
+        // small integer results (a shape, a count) are planned by value, like small graph inputs
+        if (small_int(r) && r.dtype != DType::kBool) {
+          pin.values = r.data;
+          append_values(r, key);
+        }
+      }
+      carried.push_back(r);
+      pins.push_back(pin);
+    }
+    std::shared_ptr<const Plan> next;
+    {
+      std::lock_guard<std::mutex> lk(plan->continuation_mu);
+      for (auto it = plan->continuations.begin(); it != plan->continuations.end(); ++it)
+        if (it->first == key) {
+          plan->continuations.splice(plan->continuations.begin(), plan->continuations, it);
+          next = it->second;
+          break;
+        }
+    }
+    if (!next) {
+      next = build_plan(model, nodes, pins, pool, env.max_memory_bytes, env.keep_intermediates, plan->resume_node,
+                        &plan->carry_tensors);
+      std::lock_guard<std::mutex> lk(plan->continuation_mu);
+      plan->continuations.emplace_front(std::move(key), next);
+      // as the session's cache: a few shapes recur (batch sizes, detection counts), the rest are rebuilt
+      if (plan->continuations.size() > 8) plan->continuations.pop_back();
+    }
+    inputs = std::move(carried);
+    plan = std::move(next);
+  }
+}
+
+GraphProgram::GraphProgram(std::shared_ptr<const Model> model, const kernels::KernelConfig& kernels,
+                           size_t max_memory_bytes)
+    : model_(std::move(model)), nodes_(compile_graph(*model_, kernels, max_memory_bytes)),
+      max_memory_(max_memory_bytes) {}
+
+std::shared_ptr<const Plan> GraphProgram::plan(const std::vector<PlanInput>& inputs, ThreadPool& pool) const {
+  std::vector<int64_t> key;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const PlanInput& in = inputs[i];
+    key.push_back(static_cast<int64_t>(in.shape.size()) * 2 + (in.values != nullptr ? 1 : 0));
+    key.insert(key.end(), in.shape.begin(), in.shape.end());
+    if (in.values != nullptr) {
+      const DType d = model_->tensors[model_->inputs[i]].dtype;
+      append_values(TensorRef{const_cast<void*>(in.values), d, in.shape, Layout::kPlain}, key);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto it = plans_.begin(); it != plans_.end(); ++it)
+      if (it->first == key) {
+        plans_.splice(plans_.begin(), plans_, it);
+        return plans_.front().second;
+      }
+  }
+  auto p = build_plan(*model_, nodes_, inputs, pool, max_memory_);
+  std::lock_guard<std::mutex> lk(mu_);
+  plans_.emplace_front(std::move(key), p);
+  if (plans_.size() > 8) plans_.pop_back();
+  return p;
+}
+
+void GraphProgram::run(const std::vector<TensorRef>& inputs, const std::vector<bool>& by_value, ThreadPool& pool,
+                       Execution& out) const {
+  std::vector<PlanInput> pins;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    pins.push_back({inputs[i].shape, by_value[i] && small_int(inputs[i]) ? inputs[i].data : nullptr, Layout::kPlain});
+  ExecEnv env;
+  env.pool = &pool;
+  env.max_memory_bytes = max_memory_;
+  execute(*model_, nodes_, plan(pins, pool), inputs, env, out);
 }
 
 }  // namespace slim

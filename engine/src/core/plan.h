@@ -4,8 +4,12 @@
 // immutable once built, so concurrent runs share them freely.
 #pragma once
 
+#include <functional>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -22,7 +26,8 @@ struct CompiledNode {
   std::shared_ptr<void> prepared;
 };
 
-enum class SlotKind { kArena, kInput, kConstant, kKnown };
+// kDynamic: a node output whose shape only the run knows; its kernel allocates it.
+enum class SlotKind { kArena, kInput, kConstant, kKnown, kDynamic };
 
 struct Slot {
   SlotKind kind = SlotKind::kArena;
@@ -43,6 +48,7 @@ struct Step {
   std::vector<int> inputs;   // slot ids, -1 = omitted optional input
   std::vector<int> outputs;  // slot ids
   std::string name, op_type, kernel;
+  bool dynamic = false;  // some output is kDynamic (then this is the plan's last step)
 };
 
 struct Plan {
@@ -55,6 +61,16 @@ struct Plan {
   size_t naive_bytes = 0;
   size_t live_peak_bytes = 0;  // liveness lower bound of the arena
   std::vector<std::shared_ptr<void>> owned;  // values folded at plan time
+
+  // Run-time shapes (FORMAT.md): a plan ends after the first node with a dynamic output. Then
+  // resume_node is the next node, and carry_tensors (in carry_slots) are the values the rest of
+  // the graph reads; the continuation plans them as its inputs, once per shape of the dynamic
+  // outputs (and per value of small integer ones), cached here. -1: this plan ends the graph.
+  int resume_node = -1;
+  std::vector<uint32_t> carry_tensors;
+  std::vector<int> carry_slots;
+  mutable std::mutex continuation_mu;
+  mutable std::list<std::pair<std::vector<int64_t>, std::shared_ptr<const Plan>>> continuations;
 };
 
 // One graph input as the planner sees it. `values` is set for small integer
@@ -64,6 +80,7 @@ struct Plan {
 struct PlanInput {
   Shape shape;
   const void* values = nullptr;
+  Layout layout = Layout::kPlain;  // continuation plans: a carried value may be NHWC
 };
 
 // Runs shape inference for `inputs` (one per graph input), assigns layouts,
@@ -71,9 +88,58 @@ struct PlanInput {
 // node when shapes are incompatible with the model, and when the weights plus
 // the arena would need more than `max_memory_bytes` (0 = no cap). With
 // `keep_intermediates`, no two values share arena bytes and value_slots is filled.
+// A continuation plan starts at `start_node` with `input_tensors` (one per input) in place of the
+// graph inputs.
 std::shared_ptr<const Plan> build_plan(const Model& model, const std::vector<CompiledNode>& nodes,
                                        const std::vector<PlanInput>& inputs, ThreadPool& pool,
-                                       size_t max_memory_bytes = 0, bool keep_intermediates = false);
+                                       size_t max_memory_bytes = 0, bool keep_intermediates = false,
+                                       int start_node = 0, const std::vector<uint32_t>* input_tensors = nullptr);
+
+// Binds every node of a graph to its op (checks counts and dtypes, runs prepare()).
+std::vector<CompiledNode> compile_graph(const Model& model, const kernels::KernelConfig& kernels,
+                                        size_t max_memory_bytes);
+
+// The values of one run of a graph, and what keeps them alive.
+struct Execution {
+  std::vector<TensorRef> outputs;  // per graph output, plain layout
+  std::vector<TensorRef> values;   // keep_intermediates: per model tensor (data == nullptr: none)
+  std::vector<std::pair<size_t, std::shared_ptr<void>>> arenas;  // (bytes, buffer) per plan segment
+  std::vector<std::shared_ptr<void>> hold;                       // dynamic outputs
+  std::vector<std::shared_ptr<const Plan>> plans;                // every segment that ran
+};
+
+struct ExecEnv {
+  ThreadPool* pool = nullptr;
+  size_t max_memory_bytes = 0;
+  bool keep_intermediates = false;
+  std::function<std::shared_ptr<void>(size_t)> take_arena;  // empty: a fresh buffer per segment
+  std::function<void(const Plan&, const std::vector<double>&)> profile;  // step times per segment
+};
+
+// Runs `plan` on `inputs` (one per model input; for the top graph, the caller's tensors), then
+// the continuation plans of its dynamic outputs until the graph ends.
+void execute(const Model& model, const std::vector<CompiledNode>& nodes, std::shared_ptr<const Plan> plan,
+             std::vector<TensorRef> inputs, const ExecEnv& env, Execution& out);
+
+// A subgraph (If branch, Loop/Scan body) bound to its ops, with its own plan cache (one plan per
+// signature of input shapes, and of the values of inputs planned by value). Thread-safe.
+class GraphProgram {
+ public:
+  GraphProgram(std::shared_ptr<const Model> model, const kernels::KernelConfig& kernels, size_t max_memory_bytes);
+  const Model& model() const { return *model_; }
+  // inputs: formal inputs then captures (Model::inputs order); values != nullptr plans by value.
+  std::shared_ptr<const Plan> plan(const std::vector<PlanInput>& inputs, ThreadPool& pool) const;
+  // by_value[i]: plan input i by value (its data is read for the key).
+  void run(const std::vector<TensorRef>& inputs, const std::vector<bool>& by_value, ThreadPool& pool,
+           Execution& out) const;
+
+ private:
+  std::shared_ptr<const Model> model_;
+  std::vector<CompiledNode> nodes_;
+  size_t max_memory_;
+  mutable std::mutex mu_;
+  mutable std::list<std::pair<std::vector<int64_t>, std::shared_ptr<const Plan>>> plans_;
+};
 
 // "123456789 bytes (118 MiB)": the exact figure and a readable one.
 std::string memory_str(size_t bytes);

@@ -23,8 +23,6 @@ constexpr size_t kPlanCacheSize = 8;
 // PlanInput); larger ones are data, and keying plans on data would thrash the cache.
 constexpr int64_t kMaxValueKeyElements = 64;
 
-alignas(64) uint8_t empty_input[64];
-
 std::vector<TensorInfo> describe(const Model& m, const std::vector<uint32_t>& ids) {
   std::vector<TensorInfo> out;
   for (uint32_t id : ids) {
@@ -128,52 +126,7 @@ struct Session::Impl {
 
   void compile_nodes() {
     // Every node picks its kernels from this one choice, made once per session.
-    const kernels::KernelConfig& kernel_choice = kernels::kernel_config(isa);
-    std::vector<std::string> unsupported;
-    for (const ModelNode& node : model.nodes)
-      if (find_op(node.op_type) == nullptr &&
-          std::find(unsupported.begin(), unsupported.end(), node.op_type) == unsupported.end())
-        unsupported.push_back(node.op_type);
-    if (!unsupported.empty()) {
-      std::string list, known;
-      for (const auto& u : unsupported) list += (list.empty() ? "" : ", ") + u;
-      for (const auto& kv : all_ops()) known += (known.empty() ? "" : ", ") + kv.first;
-      fail("model uses unsupported op types: ", list, " (supported: ", known, ")");
-    }
-    for (const ModelNode& node : model.nodes) {
-      const OpDef& def = *find_op(node.op_type);
-      const int ni = static_cast<int>(node.inputs.size()), no = static_cast<int>(node.outputs.size());
-      SLIM_CHECK(ni >= def.min_inputs() && ni <= def.max_inputs(), node.attrs.owner(), ": has ", ni,
-                 " inputs, ", node.op_type, " takes ", def.min_inputs(), "..", def.max_inputs());
-      SLIM_CHECK(no >= def.min_outputs() && no <= def.max_outputs(), node.attrs.owner(), ": has ", no,
-                 " outputs, ", node.op_type, " produces ", def.min_outputs(), "..", def.max_outputs());
-      // Only trailing inputs are optional (ONNX): the first min_inputs() must be present.
-      for (int i = 0; i < std::min(ni, def.min_inputs()); ++i)
-        SLIM_CHECK(node.inputs[static_cast<size_t>(i)] >= 0, node.attrs.owner(), ": input ", i, " is required");
-      if (ni > 0) {
-        const DType d = model.tensors[static_cast<size_t>(node.inputs[0])].dtype;
-        SLIM_CHECK(def.supports_dtype(d), node.attrs.owner(), ": dtype ", dtype_name(d), " is not supported by ",
-                   node.op_type);
-      }
-      CompiledNode cn;
-      cn.node = &node;
-      cn.def = &def;
-      cn.kernel = &def.kernel_fn();
-      if (def.prepare_fn()) {
-        std::vector<TensorRef> refs(node.inputs.size());
-        std::vector<const TensorRef*> ptrs(node.inputs.size(), nullptr);
-        for (size_t i = 0; i < node.inputs.size(); ++i) {
-          if (node.inputs[i] < 0) continue;
-          const ModelTensor& t = model.tensors[static_cast<size_t>(node.inputs[i])];
-          refs[i] = TensorRef{const_cast<void*>(t.data), t.dtype, t.shape, Layout::kPlain};
-          ptrs[i] = &refs[i];
-        }
-        PrepareContext pctx{node.attrs, kernel_choice, ptrs, node.outputs.size()};
-        cn.prepared = guard_internal(node.attrs, [&] { return def.prepare_fn()(pctx); });
-        cn.kernel_isa = pctx.kernel_isa;
-      }
-      nodes.push_back(std::move(cn));
-    }
+    nodes = compile_graph(model, kernels::kernel_config(isa), options.max_memory_bytes);
   }
 
   // Checks the caller's inputs against the model; returns them in model order.
@@ -310,50 +263,29 @@ struct Session::Impl {
     const std::vector<PlanInput> inputs = check_inputs(given);
     DenormalsFlushScope flush;
     const std::shared_ptr<const Plan> plan = plan_for(inputs);
-    const size_t arena_bytes = plan->arena_bytes;
-    std::shared_ptr<void> arena = take_arena(arena_bytes);
-    char* base = static_cast<char*>(arena.get());
-
-    std::vector<TensorRef> refs(plan->slots.size());
-    for (size_t id = 0; id < plan->slots.size(); ++id) {
-      const Slot& s = plan->slots[id];
-      void* data = nullptr;
-      switch (s.kind) {
-        case SlotKind::kArena: data = base + s.offset; break;
-        case SlotKind::kInput:
-          data = const_cast<void*>(given.at(input_info[s.input_pos].name).data);
-          // An empty input may come without a buffer; kernels and memcpy want a pointer all the same.
-          if (data == nullptr) data = &empty_input;
-          break;
-        case SlotKind::kConstant: case SlotKind::kKnown: data = const_cast<void*>(s.data); break;
-      }
-      refs[id] = TensorRef{data, s.dtype, s.shape, s.layout};
+    std::vector<TensorRef> refs;
+    for (size_t i = 0; i < input_info.size(); ++i) {
+      const TensorView& v = given.at(input_info[i].name);
+      refs.push_back(TensorRef{const_cast<void*>(v.data), v.dtype, v.shape, Layout::kPlain});
     }
-    std::vector<double> step_ms(plan->steps.size(), 0.0);
-    std::vector<TensorRef> ins, outs;
-    for (size_t k = 0; k < plan->steps.size(); ++k) {
-      const Step& step = plan->steps[k];
-      const auto t0 = std::chrono::steady_clock::now();
-      if (step.kind == StepKind::kNode) {
-        ins.assign(step.inputs.size(), TensorRef{});
-        for (size_t i = 0; i < step.inputs.size(); ++i)
-          if (step.inputs[i] >= 0) ins[i] = refs[step.inputs[i]];
-        outs.clear();
-        for (int id : step.outputs) outs.push_back(refs[id]);
-        const CompiledNode& cn = nodes[step.node];
-        KernelContext ctx{cn.node->attrs, ins, outs, cn.prepared.get(), *pool};
-        guard_internal(cn.node->attrs, [&] { (*cn.kernel)(ctx); });
-      } else {
-        convert_layout(refs[step.inputs[0]], refs[step.outputs[0]], *pool);
-      }
-      step_ms[k] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    }
+    ExecEnv env;
+    env.pool = pool.get();
+    env.max_memory_bytes = options.max_memory_bytes;
+    env.keep_intermediates = options.keep_intermediates;
+    env.take_arena = [this](size_t bytes) { return take_arena(bytes); };
+    env.profile = [this](const Plan& p, const std::vector<double>& ms) { record_profile(p, ms); };
+    Execution exec;
+    execute(model, nodes, plan, std::move(refs), env, exec);
     std::vector<Tensor> results;
     for (int64_t w : wanted) {
-      const int slot = w >= 0 ? plan->output_slots[static_cast<size_t>(w)] : plan->value_slots[static_cast<size_t>(-1 - w)];
-      SLIM_CHECK(slot >= 0, "'", model.tensors[static_cast<size_t>(-1 - w)].name,
-                 "' is not computed by this plan (an omitted output or a value the plan folded away)");
-      const TensorRef& r = refs[static_cast<size_t>(slot)];
+      TensorRef r;
+      if (w >= 0) {
+        r = exec.outputs[static_cast<size_t>(w)];
+      } else {
+        r = exec.values[static_cast<size_t>(-1 - w)];
+        SLIM_CHECK(r.data != nullptr, "'", model.tensors[static_cast<size_t>(-1 - w)].name,
+                   "' is not computed by this plan (an omitted output or a value the plan folded away)");
+      }
       Tensor t;
       t.dtype = r.dtype;
       t.shape = r.shape;
@@ -368,8 +300,18 @@ struct Session::Impl {
       }
       results.push_back(std::move(t));
     }
-    give_arena(arena_bytes, std::move(arena));
-    record_profile(*plan, step_ms);
+    for (auto& a : exec.arenas) give_arena(a.first, std::move(a.second));
+    if (exec.plans.size() > 1) {
+      // run-time shapes: every segment's arena lived until the end of the run (FORMAT.md)
+      size_t arena = 0, naive = 0;
+      for (const auto& p : exec.plans) {
+        arena += p->arena_bytes;
+        naive += p->naive_bytes;
+      }
+      std::lock_guard<std::mutex> lk(plan_mu);
+      last_arena = arena;
+      last_naive = naive;
+    }
     return results;
   }
 

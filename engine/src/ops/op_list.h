@@ -12,6 +12,7 @@
   /* attention.cpp */ X(MatMulSoftmaxMatMul)                                                          \
   /* cast.cpp */ X(Cast) X(CastLike)                                                                  \
   /* compare.cpp */ X(Equal) X(Less) X(Greater) X(LessOrEqual) X(GreaterOrEqual)                      \
+  /* control_flow.cpp */ X(If) X(Loop) X(Scan)                                                      \
   /* conv.cpp */ X(Conv)                                                                              \
   /* conv_transpose.cpp */ X(ConvTranspose)                                                           \
   /* fill.cpp */ X(ConstantOfShape) X(Range)                                                          \

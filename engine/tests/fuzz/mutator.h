@@ -150,6 +150,14 @@ class Mutator {
       return true;
     }
     Attr& a = n->attrs[below(n->attrs.size())];
+    if (a.type == 6 && !a.graph.empty() && chance(80)) {
+      // a subgraph: its fields are not modelled here, so its bytes are (the loader's subgraph checks, and
+      // past them the ops' checks of a body)
+      const size_t at = below(a.graph.size());
+      if (chance(50)) a.graph[at] ^= static_cast<uint8_t>(1u << below(8));
+      else a.graph[at] = static_cast<uint8_t>(chance(50) ? below(4) : 0xFF);
+      return true;
+    }
     switch (below(12)) {
       case 0:
         n->attrs.erase(n->attrs.begin() + static_cast<long>(&a - n->attrs.data()));

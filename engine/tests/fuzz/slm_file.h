@@ -18,12 +18,13 @@ namespace slimfuzz {
 
 struct Attr {
   std::string name;
-  uint8_t type = 1;  // 1 int, 2 float, 3 string, 4 ints, 5 floats (anything else is written as int)
+  uint8_t type = 1;  // 1 int, 2 float, 3 string, 4 ints, 5 floats, 6 graph (anything else is written as int)
   int64_t i = 0;
   float f = 0.0f;
   std::string s;
   std::vector<int64_t> ints;
   std::vector<float> floats;
+  std::vector<uint8_t> graph;  // type 6: the subgraph's bytes, kept as they are (mutated as bytes)
 };
 
 struct Tensor {
@@ -84,6 +85,11 @@ class In {
   bool count(uint32_t* c, size_t min_bytes) { return get(c) && *c <= (n_ - pos_) / min_bytes; }
   size_t left() const { return n_ - pos_; }
   const uint8_t* here() const { return p_ + pos_; }
+  bool skip(size_t n) {
+    if (n_ - pos_ < n) return false;
+    pos_ += n;
+    return true;
+  }
 
  private:
   const uint8_t* p_;
@@ -104,6 +110,48 @@ class Out {
   }
   std::vector<uint8_t> data;
 };
+
+// Walks one subgraph (FORMAT.md "subgraph"), nested ones included, without keeping it.
+inline bool skip_subgraph(In& r, int depth) {
+  if (depth > 32) return false;
+  uint32_t n = 0, k = 0;
+  if (!r.count(&n, 12)) return false;
+  for (uint32_t t = 0; t < n; ++t) {
+    std::string name;
+    uint8_t dtype = 0, kind = 0;
+    uint16_t reserved = 0;
+    uint32_t rank = 0;
+    if (!r.str(&name) || !r.get(&dtype) || !r.get(&kind) || !r.get(&reserved) || !r.count(&rank, 8) ||
+        !r.skip(rank * 8u))
+      return false;
+    for (uint32_t d = 0; d < rank; ++d)
+      if (!r.str(&name)) return false;
+    if (kind == 2 && !r.skip(8 + 8 + 8)) return false;
+  }
+  for (int list = 0; list < 2; ++list)
+    if (!r.count(&n, 4) || !r.skip(n * 4u)) return false;
+  if (!r.count(&n, 20)) return false;
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string s;
+    if (!r.str(&s) || !r.str(&s) || !r.count(&k, 4) || !r.skip(k * 4u) || !r.count(&k, 4) || !r.skip(k * 4u) ||
+        !r.count(&k, 9))
+      return false;
+    for (uint32_t a = 0, m = 0; a < k; ++a) {
+      uint8_t type = 0;
+      if (!r.str(&s) || !r.get(&type)) return false;
+      switch (type) {
+        case 1: if (!r.skip(8)) return false; break;
+        case 2: if (!r.skip(4)) return false; break;
+        case 3: if (!r.str(&s)) return false; break;
+        case 4: if (!r.count(&m, 8) || !r.skip(m * 8u)) return false; break;
+        case 5: if (!r.count(&m, 4) || !r.skip(m * 4u)) return false; break;
+        case 6: if (!skip_subgraph(r, depth + 1)) return false; break;
+        default: return false;
+      }
+    }
+  }
+  return true;
+}
 
 }  // namespace detail
 
@@ -180,6 +228,12 @@ inline bool parse(const uint8_t* data, size_t size, File* f) {
           for (auto& v : a.floats)
             if (!r.get(&v)) return false;
           break;
+        case 6: {
+          const uint8_t* start = r.here();
+          if (!detail::skip_subgraph(r, 0)) return false;
+          a.graph.assign(start, r.here());
+          break;
+        }
         default: return false;
       }
     }
@@ -225,7 +279,7 @@ inline std::vector<uint8_t> serialize(const File& f) {
     g.put<uint32_t>(static_cast<uint32_t>(n.attrs.size()));
     for (const Attr& a : n.attrs) {
       g.str(a.name);
-      const uint8_t type = a.type >= 1 && a.type <= 5 ? a.type : 1;
+      const uint8_t type = a.type >= 1 && a.type <= 6 ? a.type : 1;
       g.put(type);
       switch (type) {
         case 1: g.put(a.i); break;
@@ -235,6 +289,7 @@ inline std::vector<uint8_t> serialize(const File& f) {
           g.put<uint32_t>(static_cast<uint32_t>(a.ints.size()));
           for (int64_t v : a.ints) g.put(v);
           break;
+        case 6: g.data.insert(g.data.end(), a.graph.begin(), a.graph.end()); break;
         default:
           g.put<uint32_t>(static_cast<uint32_t>(a.floats.size()));
           for (float v : a.floats) g.put(v);

@@ -147,6 +147,56 @@ def make_seed(seed: Seed, out_dir: Path) -> Path:
     return out
 
 
+def control_flow_seed(out_dir: Path) -> Path:
+    """If (a data-dependent branch, branches of different shapes), a Loop whose body computes its condition
+    (a run-time trip count: dynamic outputs), a Loop with a constant trip count, a Scan: graph attributes,
+    captures and the run-time-shape planning for the fuzzer to mutate."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export import convert_model
+
+    f, i64, b = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+    vi = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=f), helper.make_node("Add", ["acc", "x"], ["acc_out"]),
+         helper.make_node("Mul", ["acc_out", "fi"], ["scan_out"]),
+         helper.make_node("ReduceSum", ["acc_out"], ["tot"], keepdims=0),
+         helper.make_node("Less", ["tot", "limit"], ["cond_out"])],
+        "body", [vi("i", i64, []), vi("c", b, []), vi("acc", f, [1, 4])],
+        [vi("cond_out", b, []), vi("acc_out", f, [1, 4]), vi("scan_out", f, [1, 4])])
+    fixed = helper.make_graph(
+        [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Mul", ["acc", "x"], ["acc_out"])],
+        "fixed", [vi("i", i64, []), vi("c", b, []), vi("acc", f, [1, 4])],
+        [vi("c_out", b, []), vi("acc_out", f, [1, 4])])
+    then_g = helper.make_graph([helper.make_node("Add", ["x", "x"], ["t"])], "then", [], [vi("t", f, [1, 4])])
+    else_g = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["e"])], "else", [], [vi("e", f, [4, 1])])
+    scan_body = helper.make_graph([helper.make_node("Add", ["s", "row"], ["s_out"]),
+                                   helper.make_node("Relu", ["s_out"], ["r"])],
+                                  "scan", [vi("s", f, [4]), vi("row", f, [4])], [vi("s_out", f, [4]), vi("r", f, [4])])
+    nodes = [helper.make_node("Loop", ["M", "go", "x"], ["acc", "scans"], body=body, name="loop"),
+             helper.make_node("ReduceSum", ["scans", "ax0"], ["s0"], keepdims=0),
+             helper.make_node("Loop", ["three", "", "s0"], ["p"], body=fixed, name="fixed_loop"),
+             helper.make_node("ReduceSum", ["p"], ["psum"], keepdims=0),
+             helper.make_node("Greater", ["psum", "limit"], ["cond"]),
+             helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g, name="branch"),
+             helper.make_node("Relu", ["y"], ["z"]),
+             helper.make_node("Reshape", ["scans", "flat"], ["scans2d"]),
+             helper.make_node("Scan", ["s4", "scans2d"], ["s_final", "rows"], body=scan_body, num_scan_inputs=1,
+                              name="scan")]
+    inits = {"limit": np.array(6.0, np.float32), "ax0": np.array([0], np.int64), "three": np.array(3, np.int64),
+             "shape": np.array([4, 1], np.int64), "s4": np.zeros(4, np.float32), "flat": np.array([-1, 4], np.int64)}
+    graph = helper.make_graph(
+        nodes, "control_flow", [vi("x", f, [1, 4]), vi("M", i64, []), vi("go", b, [])],
+        [vi("z", f, [None, None]), vi("acc", f, [1, 4]), vi("s_final", f, [4]), vi("rows", f, [None, 4])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    out = out_dir / "control_flow.slm"
+    convert_model(model, out)
+    return out
+
+
 def cut(data: bytes, max_bytes: int) -> bytes:
     """The longest prefix of the model's nodes whose file fits in ``max_bytes``: a real model's structure,
     ending early (its last kept node's output becomes the graph output), with the weights it no longer uses
@@ -207,6 +257,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.committed:
         args.only, args.max_bytes = COMMITTED, COMMITTED_MAX_BYTES
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    if "control_flow" in (args.only or CAMPAIGN):
+        path = control_flow_seed(args.out_dir)
+        print(f"{path} {path.stat().st_size} bytes")
     for seed in SEEDS:
         if seed.name not in (args.only or CAMPAIGN):
             continue

@@ -14,6 +14,7 @@
   /* compare.cpp */ X(Equal) X(Less) X(Greater) X(LessOrEqual) X(GreaterOrEqual)                      \
   /* conv.cpp */ X(Conv)                                                                              \
   /* conv_transpose.cpp */ X(ConvTranspose)                                                           \
+  /* dynamic_quant.cpp */ X(DynamicQuantizeLinear) X(MatMulInteger) X(ConvInteger) X(DynamicQuantMatMul)\
   /* fill.cpp */ X(ConstantOfShape) X(Range)                                                          \
   /* gemm.cpp */ X(Gemm)                                                                              \
   /* identity.cpp */ X(Identity) X(Dropout)                                                           \

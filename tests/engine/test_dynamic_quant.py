@@ -382,6 +382,7 @@ def test_unfused_chain_runs_through_the_plain_ops(tmp_path):
 def _quantized_models(tmp: Path) -> dict[str, tuple[Path, dict[str, np.ndarray]]]:
     torch = pytest.importorskip("torch")
     from onnxruntime.quantization import quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     torch.manual_seed(0)
 
@@ -404,9 +405,12 @@ def _quantized_models(tmp: Path) -> dict[str, tuple[Path, dict[str, np.ndarray]]
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (torch.from_numpy(x),), str(fp32), opset_version=17, dynamo=False,
                               input_names=["x"], output_names=["y"])
+        # ORT's documented pre-processing: without it, weights torch shares through Identity stay float
+        pre = tmp / f"{name}_pre.onnx"
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         for per_channel in (False, True):
             q = tmp / f"{name}_dyn{'_pc' if per_channel else ''}.onnx"
-            quantize_dynamic(str(fp32), str(q), per_channel=per_channel)
+            quantize_dynamic(str(pre), str(q), per_channel=per_channel)
             models[q.stem] = (q, {"x": x})
     return models
 
@@ -422,6 +426,8 @@ def test_quantize_dynamic_models_match_ort(name, quantized_models, tmp_path):
     model = onnx.load(str(path))
     counts = {n.op_type for n in model.graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= counts
+    # every Linear quantized (2 in the MLP, 4 per encoder layer); attention's activation products stay float
+    assert sum(n.op_type == "MatMulInteger" for n in model.graph.node) == (2 if name.startswith("mlp") else 8)
     want = _ort(model, feeds)[0]  # the quantized file as written (ORT's graph optimizations off)
     want_opt = _ort(model, feeds, optimize=True)[0]  # ORT as users run it (its own MatMulIntegerToFloat fusion)
     slm = _convert(model, tmp_path, optimize=True)
@@ -430,6 +436,8 @@ def test_quantize_dynamic_models_match_ort(name, quantized_models, tmp_path):
     for where, sess, got in _engine_runs(slm, feeds):
         ops = {row.op_type for row in sess.profile()}
         assert "DynamicQuantMatMul" in ops and "MatMulInteger" not in ops, (where, ops)
+        fused = sum(row.op_type == "DynamicQuantMatMul" for row in sess.profile())
+        assert fused == sum(n.op_type == "MatMulInteger" for n in model.graph.node), (where, fused)
         y = got[0]
         assert y.shape == want.shape
         worst = max(worst, float(np.max(np.abs(y - want))))

@@ -448,3 +448,26 @@ def test_quantize_dynamic_models_match_ort(name, quantized_models, tmp_path):
     assert agree >= 0.9
     REPORT[f"model {name}"] = (f"max |engine - ORT| {worst:g} (ORT optimized: {worst_opt:g}), "
                                f"|y|max {float(np.max(np.abs(want))):.3g}, argmax agreement {agree:.3f}")
+
+
+def test_one_dynamic_quantize_linear_feeding_two_matmuls_fuses_both(tmp_path):
+    # Q/K/V-style: one DynamicQuantizeLinear, two weights; a third MatMulInteger whose Cast output has a second
+    # reader (a graph output) must stay unfused and still give ORT's result
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 12)).astype(F32)
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"])]
+    inits: dict[str, np.ndarray] = {}
+    for i in range(3):
+        nodes += [helper.make_node("Mul", ["xs", f"ws{i}"], [f"s{i}"]),
+                  helper.make_node("MatMulInteger", ["xq", f"w{i}", "xz", f"wz{i}"], [f"acc{i}"]),
+                  helper.make_node("Cast", [f"acc{i}"], [f"f{i}"], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", [f"f{i}", f"s{i}"], [f"y{i}"])]
+        inits.update({f"w{i}": _rand(rng, I8, (12, 7)), f"ws{i}": np.float32(0.01 * (i + 1)), f"wz{i}": np.int8(0)})
+    model = _model(nodes, {"x": x}, {"y0": TensorProto.FLOAT, "y1": TensorProto.FLOAT, "y2": TensorProto.FLOAT,
+                                     "f2": TensorProto.FLOAT}, inits)
+    want = _ort(model, {"x": x})
+    path = _convert(model, tmp_path, optimize=True)
+    for where, sess, got in _engine_runs(path, {"x": x}):
+        ops = [row.op_type for row in sess.profile()]
+        assert ops.count("DynamicQuantMatMul") == 2 and ops.count("MatMulInteger") == 1, (where, ops)
+        _assert_same(got, want, where)

@@ -44,14 +44,58 @@ struct DynParams {
   bool has_nan = false;
 };
 
-DynParams dynamic_params(const float* x, int64_t n) {
+// min / max / any NaN of x[0, n), 16 independent lanes so that the compiler keeps
+// them in vector registers: `v < lo ? v : lo` is exactly minps(v, lo), which
+// keeps lo when v is NaN, the skip ORT's expression gives.
+struct Range3 {
+  float lo = 0.0f, hi = 0.0f;
+  bool nan = false;
+};
+
+Range3 min_max(const float* x, int64_t n) {
+  constexpr int L = 16;
+  float lo[L] = {}, hi[L] = {};
+  int32_t nan[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    for (int l = 0; l < L; ++l) {
+      const float v = x[i + l];
+      lo[l] = v < lo[l] ? v : lo[l];
+      hi[l] = v > hi[l] ? v : hi[l];
+      nan[l] |= v != v;
+    }
+  }
+  Range3 r;
+  for (; i < n; ++i) {
+    const float v = x[i];
+    r.lo = v < r.lo ? v : r.lo;
+    r.hi = v > r.hi ? v : r.hi;
+    r.nan = r.nan || v != v;
+  }
+  for (int l = 0; l < L; ++l) {
+    r.lo = lo[l] < r.lo ? lo[l] : r.lo;
+    r.hi = hi[l] > r.hi ? hi[l] : r.hi;
+    r.nan = r.nan || nan[l] != 0;
+  }
+  return r;
+}
+
+DynParams dynamic_params(const KernelContext& ctx, const float* x, int64_t n) {
+  // Chunks of the thread pool, combined in order (min and max do not depend on it).
+  constexpr int64_t kChunk = 32768;
+  const int64_t chunks = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
+  std::vector<Range3> part(static_cast<size_t>(chunks));
+  if (n > 0)
+    ctx.parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c)
+        part[static_cast<size_t>(c)] = min_max(x + c * kChunk, std::min(kChunk, n - c * kChunk));
+    });
   float mn = 0.0f, mx = 0.0f;
   bool nan = false;
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    mn = v < mn ? v : mn;
-    mx = v > mx ? v : mx;
-    nan |= v != v;
+  for (const Range3& r : part) {
+    mn = r.lo < mn ? r.lo : mn;
+    mx = r.hi > mx ? r.hi : mx;
+    nan = nan || r.nan;
   }
   DynParams p;
   p.scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
@@ -178,7 +222,7 @@ void dql_kernel(const KernelContext& ctx) {
   const DqlState& st = ctx.state<DqlState>();
   const TensorRef& x = ctx.inputs[0];
   const int64_t n = x.numel();
-  const DynParams p = dynamic_params(x.ptr<const float>(), n);
+  const DynParams p = dynamic_params(ctx, x.ptr<const float>(), n);
   ctx.outputs[1].ptr<float>()[0] = p.scale;
   ctx.outputs[2].ptr<uint8_t>()[0] = static_cast<uint8_t>(p.zp);
   if (n > 0) quantize_dynamic(ctx, *st.quantize, x.ptr<const float>(), n, p, ctx.outputs[0].ptr<uint8_t>());
@@ -562,7 +606,7 @@ void dq_matmul_kernel(const KernelContext& ctx) {
   SLIM_CHECK(x.shape.back() == k, ctx.attrs.owner(), ": x ", shape_str(x.shape), " does not match B (K = ", k, ")");
   const int64_t m = x.numel() / k;
   if (m == 0 || n == 0) return;
-  const DynParams p = dynamic_params(x.ptr<const float>(), x.numel());
+  const DynParams p = dynamic_params(ctx, x.ptr<const float>(), x.numel());
   std::vector<uint8_t> xq(static_cast<size_t>(m * k));
   quantize_dynamic(ctx, *st.quantize, x.ptr<const float>(), m * k, p, xq.data());
   std::vector<float> scale(static_cast<size_t>(n));

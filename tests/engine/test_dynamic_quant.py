@@ -39,12 +39,15 @@ def _report():
 
 
 def _model(nodes: list[onnx.NodeProto], feeds: dict[str, np.ndarray], outputs: dict[str, int],
-           inits: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+           inits: dict[str, np.ndarray] | None = None, out_shape: list[int] | None = None) -> onnx.ModelProto:
     inputs = [helper.make_tensor_value_info(k, ONNX_TYPE[v.dtype], list(v.shape)) for k, v in feeds.items()]
-    outs = [helper.make_tensor_value_info(k, t, None) for k, t in outputs.items()]
+    outs = [helper.make_tensor_value_info(k, t, out_shape) for k, t in outputs.items()]
     init = [numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()]
     graph = helper.make_graph(nodes, f"g{next(_counter)}", inputs, outs, init)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opsets = [helper.make_opsetid("", 17)]
+    if any(n.domain == "com.microsoft" for n in nodes):
+        opsets.append(helper.make_opsetid("com.microsoft", 1))
+    model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8
     return onnx.shape_inference.infer_shapes(model)  # output shapes: the converter wants them declared
 
@@ -412,6 +415,12 @@ def _quantized_models(tmp: Path) -> dict[str, tuple[Path, dict[str, np.ndarray]]
             q = tmp / f"{name}_dyn{'_pc' if per_channel else ''}.onnx"
             quantize_dynamic(str(pre), str(q), per_channel=per_channel)
             models[q.stem] = (q, {"x": x})
+            if name == "mlp":  # as ORT's extended optimizations save it: com.microsoft DynamicQuantizeMatMul
+                opts = ort.SessionOptions()
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+                opts.optimized_model_filepath = str(tmp / f"{q.stem}_ortopt.onnx")
+                ort.InferenceSession(str(q), opts, providers=["CPUExecutionProvider"])
+                models[f"{q.stem}_ortopt"] = (tmp / f"{q.stem}_ortopt.onnx", {"x": x})
     return models
 
 
@@ -420,14 +429,16 @@ def quantized_models(tmp_path_factory):
     return _quantized_models(tmp_path_factory.mktemp("dyn_models"))
 
 
-@pytest.mark.parametrize("name", ["mlp_dyn", "mlp_dyn_pc", "transformer_dyn", "transformer_dyn_pc"])
+@pytest.mark.parametrize("name", ["mlp_dyn", "mlp_dyn_pc", "transformer_dyn", "transformer_dyn_pc",
+                                  "mlp_dyn_ortopt", "mlp_dyn_pc_ortopt"])
 def test_quantize_dynamic_models_match_ort(name, quantized_models, tmp_path):
     path, feeds = quantized_models[name]
     model = onnx.load(str(path))
     counts = {n.op_type for n in model.graph.node}
-    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= counts
+    matmuls = ("DynamicQuantizeMatMul",) if name.endswith("ortopt") else ("DynamicQuantizeLinear", "MatMulInteger")
+    assert set(matmuls) <= counts, counts
     # every Linear quantized (2 in the MLP, 4 per encoder layer); attention's activation products stay float
-    assert sum(n.op_type == "MatMulInteger" for n in model.graph.node) == (2 if name.startswith("mlp") else 8)
+    assert sum(n.op_type == matmuls[-1] for n in model.graph.node) == (2 if name.startswith("mlp") else 8)
     want = _ort(model, feeds)[0]  # the quantized file as written (ORT's graph optimizations off)
     want_opt = _ort(model, feeds, optimize=True)[0]  # ORT as users run it (its own MatMulIntegerToFloat fusion)
     slm = _convert(model, tmp_path, optimize=True)
@@ -437,7 +448,7 @@ def test_quantize_dynamic_models_match_ort(name, quantized_models, tmp_path):
         ops = {row.op_type for row in sess.profile()}
         assert "DynamicQuantMatMul" in ops and "MatMulInteger" not in ops, (where, ops)
         fused = sum(row.op_type == "DynamicQuantMatMul" for row in sess.profile())
-        assert fused == sum(n.op_type == "MatMulInteger" for n in model.graph.node), (where, fused)
+        assert fused == sum(n.op_type == matmuls[-1] for n in model.graph.node), (where, fused)
         y = got[0]
         assert y.shape == want.shape
         worst = max(worst, float(np.max(np.abs(y - want))))
@@ -471,3 +482,29 @@ def test_one_dynamic_quantize_linear_feeding_two_matmuls_fuses_both(tmp_path):
         ops = [row.op_type for row in sess.profile()]
         assert ops.count("DynamicQuantMatMul") == 2 and ops.count("MatMulInteger") == 1, (where, ops)
         _assert_same(got, want, where)
+
+
+@pytest.mark.parametrize("with_dql", [True, False])
+def test_matmul_integer_to_float_is_lowered(with_dql, tmp_path):
+    # com.microsoft MatMulIntegerToFloat (what ORT's optimizer makes of the chain) becomes the ONNX chain; after a
+    # DynamicQuantizeLinear it fuses, on a uint8 graph input it runs as the plain ops
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 20)).astype(F32)
+    inits = {"w": _rand(rng, I8, (20, 9)), "ws": rng.uniform(0.001, 0.01, 9).astype(F32), "wz": np.zeros(9, I8),
+             "bias": rng.standard_normal(9).astype(F32)}
+    nodes = []
+    if with_dql:
+        nodes.append(helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]))
+        feeds = {"x": x}
+    else:
+        feeds = {"xq": _rand(rng, U8, (4, 20))}
+        inits.update({"xs": np.float32(0.02), "xz": np.uint8(131)})
+    nodes.append(helper.make_node("MatMulIntegerToFloat", ["xq", "w", "xs", "ws", "xz", "wz", "bias"], ["y"],
+                                  domain="com.microsoft"))
+    model = _model(nodes, feeds, {"y": TensorProto.FLOAT}, inits, out_shape=[4, 9])
+    want = _ort(model, feeds)[0]
+    path = _convert(model, tmp_path, optimize=True)
+    for where, sess, got in _engine_runs(path, feeds):
+        ops = {row.op_type for row in sess.profile()}
+        assert ("DynamicQuantMatMul" in ops) == with_dql and ("MatMulInteger" in ops) != with_dql, (where, ops)
+        np.testing.assert_allclose(got[0], want, rtol=1e-6, atol=1e-6, err_msg=where)

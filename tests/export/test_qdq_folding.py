@@ -666,11 +666,12 @@ def test_int4_activations_are_refused(tmp_path):
 
 
 def test_dynamic_quantization_contrib_ops_are_refused_before_any_pass(tmp_path):
-    # ONNX's DynamicQuantizeLinear / MatMulInteger run (tests/engine/test_dynamic_quant.py); the contrib forms do not
+    # ONNX's DynamicQuantizeLinear / MatMulInteger and ORT's DynamicQuantizeMatMul run
+    # (tests/engine/test_dynamic_quant.py); the dynamically quantized LSTM and attention do not
     b = Builder()
-    b.output(b.op("DynamicQuantizeMatMul", ["x", b.c(np.ones((3, 2), np.int8)), b.c(np.float32(0.1))],
+    b.output(b.op("DynamicQuantizeLSTM", ["x", b.c(np.ones((1, 3, 8), np.int8)), b.c(np.ones((1, 2, 8), np.int8))],
                   domain="com.microsoft", name="dyn"))
-    _refused(b.model({"x": [2, 3]}, {"y": [2, 2]}, contrib=True), tmp_path, "node 'dyn' (DynamicQuantizeMatMul)",
+    _refused(b.model({"x": [2, 3]}, {"y": [2, 2]}, contrib=True), tmp_path, "node 'dyn' (DynamicQuantizeLSTM)",
              "dynamic quantization", "quantize_static")
 
 

@@ -3,7 +3,8 @@ the fused DynamicQuantMatMul (export/passes/dynamic_quant_fusion.py), at every I
 
 Integer outputs are bit-exact against ONNX Runtime (and against a NumPy int64 reference where ORT has no kernel for
 the type combination); float outputs of the fused op match ORT on the unfused graph within float rounding. Real
-models: a 2-layer MLP and a torch TransformerEncoder quantized with quantize_dynamic (per tensor and per channel).
+models: a 2-layer MLP, a torch TransformerEncoder and a small CNN (ConvInteger) quantized with quantize_dynamic (per
+tensor and per channel), and the MLP as ORT saves it after its own fusions (com.microsoft DynamicQuantizeMatMul).
 The measured differences are printed with ``-s``.
 """
 
@@ -399,9 +400,13 @@ def _quantized_models(tmp: Path) -> dict[str, tuple[Path, dict[str, np.ndarray]]
 
     layer = torch.nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
     enc = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    nn = torch.nn
+    cnn = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, groups=2), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5)).eval()
     rng = np.random.default_rng(0)
     models = {}
-    for name, module, shape in (("mlp", Mlp().eval(), (8, 64)), ("transformer", enc, (2, 16, 64))):
+    for name, module, shape in (("mlp", Mlp().eval(), (8, 64)), ("transformer", enc, (2, 16, 64)),
+                                ("cnn", cnn, (2, 3, 16, 16))):
         x = rng.standard_normal(shape).astype(F32)
         fp32 = tmp / f"{name}.onnx"
         with warnings.catch_warnings():
@@ -429,16 +434,22 @@ def quantized_models(tmp_path_factory):
     return _quantized_models(tmp_path_factory.mktemp("dyn_models"))
 
 
+# quantized MatMuls per model: every Linear (the transformer: 4 per encoder layer; attention's activation
+# products stay float); the CNN's two convolutions run as ConvInteger
+LINEARS = {"mlp": 2, "transformer": 8, "cnn": 1}
+
+
 @pytest.mark.parametrize("name", ["mlp_dyn", "mlp_dyn_pc", "transformer_dyn", "transformer_dyn_pc",
-                                  "mlp_dyn_ortopt", "mlp_dyn_pc_ortopt"])
+                                  "mlp_dyn_ortopt", "mlp_dyn_pc_ortopt", "cnn_dyn", "cnn_dyn_pc"])
 def test_quantize_dynamic_models_match_ort(name, quantized_models, tmp_path):
     path, feeds = quantized_models[name]
     model = onnx.load(str(path))
     counts = {n.op_type for n in model.graph.node}
     matmuls = ("DynamicQuantizeMatMul",) if name.endswith("ortopt") else ("DynamicQuantizeLinear", "MatMulInteger")
     assert set(matmuls) <= counts, counts
-    # every Linear quantized (2 in the MLP, 4 per encoder layer); attention's activation products stay float
-    assert sum(n.op_type == matmuls[-1] for n in model.graph.node) == (2 if name.startswith("mlp") else 8)
+    assert sum(n.op_type == matmuls[-1] for n in model.graph.node) == LINEARS[name.split("_")[0]]
+    convs = sum(n.op_type == "ConvInteger" for n in model.graph.node)
+    assert convs == (2 if name.startswith("cnn") else 0)
     want = _ort(model, feeds)[0]  # the quantized file as written (ORT's graph optimizations off)
     want_opt = _ort(model, feeds, optimize=True)[0]  # ORT as users run it (its own MatMulIntegerToFloat fusion)
     slm = _convert(model, tmp_path, optimize=True)
@@ -447,6 +458,7 @@ def test_quantize_dynamic_models_match_ort(name, quantized_models, tmp_path):
     for where, sess, got in _engine_runs(slm, feeds):
         ops = {row.op_type for row in sess.profile()}
         assert "DynamicQuantMatMul" in ops and "MatMulInteger" not in ops, (where, ops)
+        assert sum(row.op_type == "ConvInteger" for row in sess.profile()) == convs, where
         fused = sum(row.op_type == "DynamicQuantMatMul" for row in sess.profile())
         assert fused == sum(n.op_type == matmuls[-1] for n in model.graph.node), (where, fused)
         y = got[0]

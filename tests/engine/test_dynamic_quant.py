@@ -333,6 +333,7 @@ FUSED_CASES = [
     ((3, 33), 17, U8, False, False),  # uint8 weights with a zero point: the row-sum path
     ((3, 33), 17, U8, True, True),
     ((1, 7, 300), 40, I8, True, False),
+    ((1, 128, 1024), 256, I8, False, True),  # a transformer's FFN projection: every tile, both threads busy
 ]
 
 

@@ -43,6 +43,11 @@ def _inference_model(graph: Graph) -> onnx.ModelProto:
             nodes.append(helper.make_node("MatMul", n.inputs[:2], [scores], name=f"{n.name}__first"))
             nodes.append(helper.make_node("MatMul", [scores, n.inputs[2]], n.outputs[:1], name=n.name))
             continue
+        if n.op_type == "DynamicQuantMatMul":  # x [..., K] times the int8 weight [K, N]: MatMul's shape
+            weight = f"{n.outputs[0]}__weight"
+            nodes.append(helper.make_node("Cast", [n.inputs[1]], [weight], name=f"{n.name}__cast", to=1))
+            nodes.append(helper.make_node("MatMul", [n.inputs[0], weight], n.outputs[:1], name=n.name))
+            continue
         attrs = {k: onnx_attr_value(v) for k, v in n.attrs.items() if k not in ("activation", "activation_params")}
         inputs = n.inputs[:3] if n.op_type == "Conv" else n.inputs  # Conv's input 3: the engine's channel scale
         nodes.append(helper.make_node(n.op_type, inputs, n.outputs, name=n.name, domain=n.domain or None,

@@ -17,6 +17,7 @@ from export.passes import (  # noqa: F401  (imported for their registrations)
     constant_folding,
     cse,
     dead_nodes,
+    dynamic_quant_fusion,
     identity_elimination,
     matmul_to_gemm,
     qdq_folding,
@@ -33,12 +34,14 @@ from export.shape_refresh import refresh_shapes
 # qdq_folding comes after the cleanup (identical Q/DQ merged, shape chains folded) and before the float
 # fusions, so that a Relu/Clip between a Conv and its QuantizeLinear becomes the integer clamp of a
 # QLinearConv rather than a float activation; a SiLU/Gelu pattern recognized later in a round is tabulated
-# in the next one.
+# in the next one. dynamic_quant_fusion (ONNX Runtime's quantize_dynamic MatMul chains) runs on the same cleaned
+# graph, before qdq_folding looks at any quantized value.
 DEFAULT_PIPELINE: tuple[str, ...] = (
     "identity_elimination",
     "constant_folding",
     "dead_node_elimination",
     "cse",
+    "dynamic_quant_fusion",
     "qdq_folding",
     "reshape_simplification",
     "channel_shuffle",

@@ -36,17 +36,24 @@ CONTRIB_OPS: dict[str, ContribOp] = {
     "QLinearConcat": ContribOp(5, None, {"axis": _I}, ("axis",)),
     "QLinearSigmoid": ContribOp(4, 5, optional_inputs=(2, 4)),
     "QLinearLeakyRelu": ContribOp(4, 5, {"alpha": _F}, optional_inputs=(2, 4)),
+    # dynamic quantization as ONNX Runtime's graph optimizer fuses it (a model saved after ORT's extended
+    # optimizations): lowered to the DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul [-> Add] chain
+    "DynamicQuantizeMatMul": ContribOp(3, 5, optional_inputs=(3, 4)),
+    "MatMulIntegerToFloat": ContribOp(4, 7, optional_inputs=(4, 5, 6)),
 }
 
-# dynamic quantization: activation scales computed at run time, which the engine's integer ops cannot take
-DYNAMIC_OPS = frozenset({"DynamicQuantizeLinear", "ConvInteger", "MatMulInteger", "DynamicQuantizeMatMul",
-                         "MatMulIntegerToFloat", "DynamicQuantizeLSTM", "QAttention", "DynamicQuantizeConv"})
+# dynamic quantization that does not run: ONNX's DynamicQuantizeLinear / MatMulInteger / ConvInteger (what
+# onnxruntime.quantization.quantize_dynamic writes for MatMul and Conv) are engine ops and the usual MatMul chain
+# fuses (export/passes/dynamic_quant_fusion.py), ORT's fused DynamicQuantizeMatMul / MatMulIntegerToFloat are
+# lowered to that chain (export/quantized/qoperator.py); these com.microsoft forms have no engine counterpart yet
+DYNAMIC_OPS = frozenset({"DynamicQuantizeLSTM", "QAttention", "DynamicQuantizeConv"})
 
 
 def dynamic_refusal(op_type: str) -> str:
-    return (f"{op_type} is dynamic quantization (activation scales computed at run time); the engine's integer "
-            "ops need constant scales: quantize the model statically (onnxruntime.quantization.quantize_static, "
-            "QDQ or QOperator format)")
+    return (f"{op_type} is com.microsoft dynamic quantization, which the engine does not run (it runs ONNX's "
+            "DynamicQuantizeLinear, MatMulInteger, ConvInteger, DynamicQuantizeMatMul and MatMulIntegerToFloat): "
+            "quantize with onnxruntime.quantization.quantize_dynamic leaving out the op types that produce it "
+            "(op_types_to_quantize without LSTM / Attention), or statically (quantize_static)")
 
 
 def check_node(op_type: str, inputs: list[str], attributes: dict[str, int]) -> str | None:

@@ -7,6 +7,10 @@ is plain ONNX: onnx.checker, the opset converter and shape inference handle it, 
 folds both formats into the same engine ops. An integer bias is read through a DequantizeLinear on the grid
 ``x_scale * w_scale`` (float32, as ONNX Runtime computes it), which the folding pass recognizes bit for bit.
 
+ORT's fused dynamic quantization (``DynamicQuantizeMatMul``, ``MatMulIntegerToFloat``, in a model saved after
+its extended graph optimizations) becomes the DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul [-> Add]
+chain that ``quantize_dynamic`` writes, which ``dynamic_quant_fusion`` folds into one engine op.
+
 Runs on the validated ModelProto (a copy), before onnx.checker.
 """
 
@@ -193,8 +197,42 @@ class _Lowering:
                 new.extend(nodes)
                 xs.append(v)
             new += self.q(node, index, float_op("Concat", xs, axis=attrs["axis"]), ins[0], ins[1], out)
+        elif op in ("DynamicQuantizeMatMul", "MatMulIntegerToFloat"):
+            new += self.dynamic_chain(node, index, name, ins, out)
         else:  # pragma: no cover - needs_lowering / the caller filter the op types
             raise AssertionError(op)
+        return new
+
+    def dynamic_chain(self, node: onnx.NodeProto, index: int, name: str, ins: list[str],
+                      out: str) -> list[onnx.NodeProto]:
+        """ORT's fused dynamic MatMul as the chain quantize_dynamic writes (what dynamic_quant_fusion folds).
+
+        DynamicQuantizeMatMul(A, B, b_scale, b_zp, bias): A float, quantized at run time.
+        MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zp, b_zp, bias): A already quantized.
+        Both: float(MatMulInteger(A_q, B, a_zp, b_zp)) * (a_scale * b_scale) [+ bias].
+        """
+        def at(k: int) -> str:
+            return ins[k] if len(ins) > k else ""
+
+        new: list[onnx.NodeProto] = []
+        if node.op_type == "DynamicQuantizeMatMul":
+            a_q, a_scale, a_zp = self.fresh(f"{name}/a_q"), self.fresh(f"{name}/a_scale"), self.fresh(f"{name}/a_zp")
+            new.append(helper.make_node("DynamicQuantizeLinear", [ins[0]], [a_q, a_scale, a_zp],
+                                        name=self.fresh(f"{name}/dql")))
+            b_scale, b_zp, bias = ins[2], at(3), at(4)
+        else:
+            a_q, a_scale, b_scale, a_zp, b_zp, bias = ins[0], ins[2], ins[3], at(4), at(5), at(6)
+        mmi_ins = [a_q, ins[1], a_zp, b_zp]
+        while mmi_ins and not mmi_ins[-1]:
+            mmi_ins.pop()
+        acc, acc_f, scale = self.fresh(f"{name}/acc"), self.fresh(f"{name}/acc_f"), self.fresh(f"{name}/scale")
+        y = self.fresh(f"{name}/y") if bias else out
+        new += [helper.make_node("Mul", [a_scale, b_scale], [scale], name=self.fresh(f"{name}/scale_mul")),
+                helper.make_node("MatMulInteger", mmi_ins, [acc], name=name),
+                helper.make_node("Cast", [acc], [acc_f], name=self.fresh(f"{name}/cast"), to=onnx.TensorProto.FLOAT),
+                helper.make_node("Mul", [acc_f, scale], [y], name=self.fresh(f"{name}/mul"))]
+        if bias:
+            new.append(helper.make_node("Add", [y, bias], [out], name=self.fresh(f"{name}/add_bias")))
         return new
 
     def _rank(self, name: str) -> int | None:

@@ -665,11 +665,13 @@ def test_int4_activations_are_refused(tmp_path):
     _refused(b.model({"x": [2, 3]}, {"y": [2, 3]}), tmp_path, "node 'q4'", "int4", "8 bits")
 
 
-def test_dynamic_quantization_is_refused_before_any_pass(tmp_path):
+def test_dynamic_quantization_contrib_ops_are_refused_before_any_pass(tmp_path):
+    # ONNX's DynamicQuantizeLinear / MatMulInteger and ORT's DynamicQuantizeMatMul run
+    # (tests/engine/test_dynamic_quant.py); the dynamically quantized LSTM and attention do not
     b = Builder()
-    q, s, z = b.op("DynamicQuantizeLinear", ["x"], name="dyn", n_out=3)
-    b.output(b.op("DequantizeLinear", [q, s, z]))
-    _refused(b.model({"x": [2, 3]}, {"y": [2, 3]}), tmp_path, "node 'dyn' (DynamicQuantizeLinear)",
+    b.output(b.op("DynamicQuantizeLSTM", ["x", b.c(np.ones((1, 3, 8), np.int8)), b.c(np.ones((1, 2, 8), np.int8))],
+                  domain="com.microsoft", name="dyn"))
+    _refused(b.model({"x": [2, 3]}, {"y": [2, 2]}, contrib=True), tmp_path, "node 'dyn' (DynamicQuantizeLSTM)",
              "dynamic quantization", "quantize_static")
 
 

@@ -187,7 +187,8 @@ using F32VbinaryFn = void(BinaryOp op, const float* a, int64_t a_stride, const f
 //   v = acc + bias[n]                  (bias may be null; the caller folds -a_zp * colsum[n] into it)
 //   u8 output:  y = clamp(nearbyint(float(v) * scale[n]) + zero_point, qmin, qmax)
 //   f32 output: y = float(v) * scale[n]
-// `scale` has N entries (the caller repeats a per-tensor scale) and is never null.
+//   i32 output: y = v                  (wrapping int32: MatMulInteger / ConvInteger; scale unused, may be null)
+// `scale` has N entries (the caller repeats a per-tensor scale) and is never null (but with i32 output).
 // The variants clamp the fp32 product to [qmin - zero_point, qmax - zero_point]
 // before rounding: the same result for every finite product (the bounds are
 // integers), and saturation rather than int32 wrap-around for huge ones. With
@@ -199,6 +200,7 @@ struct QEpilogue {
   int32_t qmin = 0;
   int32_t qmax = 255;
   bool f32_output = false;  // C is float* (QGemm without y_scale) instead of uint8_t*
+  bool i32_output = false;  // C is int32_t* (the raw sums plus bias); wins over f32_output
 };
 
 // Micro-kernel of q8_gemm: rows x cols of C from A (u8, row-major, lda bytes

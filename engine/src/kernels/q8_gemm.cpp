@@ -51,6 +51,7 @@ void check_pack_args(const char* where, int64_t K, int64_t N, const int8_t* B, i
 constexpr int64_t kMaxK = 65536;
 
 void check_epilogue(const char* where, const QEpilogue& ep) {
+  if (ep.i32_output) return;
   check_not_null(where, "ep.scale", ep.scale);
   if (ep.f32_output) return;
   if (ep.qmin < 0 || ep.qmin > ep.qmax || ep.qmax > 255) {

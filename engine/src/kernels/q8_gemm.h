@@ -72,6 +72,17 @@ void q8_gemm_tile(int64_t K, const uint8_t* a, int64_t lda, const int8_t* b, voi
     int lanes = cols - v * W;
     lanes = lanes < 0 ? 0 : (lanes > W ? W : lanes);
     const int64_t n = col0 + v * W;
+    if (ep.i32_output) {
+      int32_t* out = static_cast<int32_t*>(c) + v * W;
+      SLIM_UNROLL for (int r = 0; r < kRows; ++r) {
+        if (full) {
+          Q::store_i32(out + r * ldc, acc[r][v]);
+        } else {
+          Q::store_i32_partial(out + r * ldc, acc[r][v], lanes);
+        }
+      }
+      continue;
+    }
     const F scale = full ? Q::load_f32(ep.scale + n) : Q::load_f32_partial(ep.scale + n, lanes);
     if (ep.f32_output) {
       float* out = static_cast<float*>(c) + v * W;
@@ -130,7 +141,7 @@ void q8_gemm_impl(int64_t K, const uint8_t* A, int64_t lda, const int8_t* packed
   int64_t nc = (int64_t{256} * 1024 / (panel_bytes > 0 ? panel_bytes : 1)) * NR;
   if (nc < NR) nc = NR;
   const Q8Requant<Q> rq = q8_requant_params<Q>(ep.zero_point, ep.qmin, ep.qmax);
-  const int64_t elem = ep.f32_output ? static_cast<int64_t>(sizeof(float)) : 1;
+  const int64_t elem = ep.f32_output || ep.i32_output ? int64_t{4} : 1;  // float / int32 / uint8
   for (int64_t n0 = cols.begin; n0 < cols.end; n0 += nc) {
     const int64_t n1 = n0 + nc < cols.end ? n0 + nc : cols.end;
     for (int64_t m = rows.begin; m < rows.end; m += MR) {

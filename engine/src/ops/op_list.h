@@ -15,6 +15,7 @@
   /* control_flow.cpp */ X(If) X(Loop) X(Scan)                                                      \
   /* conv.cpp */ X(Conv)                                                                              \
   /* conv_transpose.cpp */ X(ConvTranspose)                                                           \
+  /* dynamic_quant.cpp */ X(DynamicQuantizeLinear) X(MatMulInteger) X(ConvInteger) X(DynamicQuantMatMul)\
   /* fill.cpp */ X(ConstantOfShape) X(Range)                                                          \
   /* gemm.cpp */ X(Gemm)                                                                              \
   /* identity.cpp */ X(Identity) X(Dropout)                                                           \

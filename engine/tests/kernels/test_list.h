@@ -38,6 +38,7 @@
   X(F32LayerNorm, layer_norm_rejects_bad_arguments)            \
   X(Q8Gemm, q8_gemm_matches_reference)                         \
   X(Q8Gemm, q8_gemm_rounds_ties_to_even)                       \
+  X(Q8Gemm, q8_gemm_int32_output)                              \
   X(Q8Gemm, q8_gemm_extreme_values_do_not_overflow)            \
   X(Q8Gemm, q8_pack_b_transposed_equals_pack_b)                \
   X(Q8Gemm, q8_gemm_rejects_bad_arguments)                     \

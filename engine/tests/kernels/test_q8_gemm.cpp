@@ -144,6 +144,40 @@ KERNEL_TEST(Q8Gemm, q8_gemm_matches_reference) {
   }
 }
 
+// The int32 epilogue (MatMulInteger, ConvInteger): C = sum + bias with no scale, every tile shape and a
+// ragged last panel; the sum wraps like int32 where bias pushes it past the range.
+KERNEL_TEST(Q8Gemm, q8_gemm_int32_output) {
+  std::mt19937 rng(77);
+  for (const int64_t M : {int64_t{1}, int64_t{7}, int64_t{13}}) {
+    for (const int64_t N : {int64_t{1}, int64_t{17}, int64_t{70}}) {
+      for (const int64_t K : {int64_t{1}, int64_t{6}, int64_t{259}}) {
+        const std::vector<uint8_t> A = random_u8(rng, M * K);
+        const std::vector<int8_t> B = random_s8(rng, K * N);
+        std::vector<int32_t> bias(static_cast<size_t>(N));
+        for (int64_t n = 0; n < N; ++n) bias[static_cast<size_t>(n)] = static_cast<int32_t>(rng() % 200001) - 100000;
+        bias[0] = 2147483647;  // wraps for any positive sum
+        std::vector<int8_t> packed(static_cast<size_t>(q8_packed_b_bytes(kernel, K, N)));
+        q8_pack_b(kernel, K, N, B.data(), N, packed.data(), nullptr);
+        QEpilogue ep;
+        ep.bias = bias.data();
+        ep.i32_output = true;
+        const int64_t ldc = N + 3;
+        std::vector<int32_t> C(static_cast<size_t>(M * ldc), -5), want(C.size(), -5);
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            uint32_t s = static_cast<uint32_t>(bias[static_cast<size_t>(n)]);
+            for (int64_t k = 0; k < K; ++k)
+              s += static_cast<uint32_t>(int32_t{A[static_cast<size_t>(m * K + k)]} * B[static_cast<size_t>(k * N + n)]);
+            want[static_cast<size_t>(m * ldc + n)] = static_cast<int32_t>(s);
+          }
+        q8_gemm_packed(kernel, K, N, A.data(), K, packed.data(), C.data(), ldc, ep, {0, M}, {0, N});
+        expect_equal("int32 output M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K), C,
+                     want);
+      }
+    }
+  }
+}
+
 // Round half to even on exact ties: K = 1, B = +-1, scale 0.5, so v = +-a and v * 0.5 has a .5 whenever a is odd.
 KERNEL_TEST(Q8Gemm, q8_gemm_rounds_ties_to_even) {
   const int64_t M = 256, N = 2, K = 1;

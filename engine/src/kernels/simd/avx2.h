@@ -123,6 +123,10 @@ struct Q8Avx2 {
   static freg fset1(float x) { return _mm256_set1_ps(x); }
   static freg load_f32(const float* p) { return _mm256_loadu_ps(p); }
   static freg load_f32_partial(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
+  static void store_i32(int32_t* p, ireg v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  static void store_i32_partial(int32_t* p, ireg v, int n) {
+    _mm256_maskstore_epi32(reinterpret_cast<int*>(p), tail_mask(n), v);
+  }
   static void store_f32(float* p, freg v) { _mm256_storeu_ps(p, v); }
   static void store_f32_partial(float* p, freg v, int n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
   static freg fadd(freg a, freg b) { return _mm256_add_ps(a, b); }

@@ -132,6 +132,8 @@ struct Q8Avx512T {
   static freg fset1(float x) { return _mm512_set1_ps(x); }
   static freg load_f32(const float* p) { return _mm512_loadu_ps(p); }
   static freg load_f32_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(mask16(n), p); }
+  static void store_i32(int32_t* p, ireg v) { _mm512_storeu_si512(p, v); }
+  static void store_i32_partial(int32_t* p, ireg v, int n) { _mm512_mask_storeu_epi32(p, mask16(n), v); }
   static void store_f32(float* p, freg v) { _mm512_storeu_ps(p, v); }
   static void store_f32_partial(float* p, freg v, int n) { _mm512_mask_storeu_ps(p, mask16(n), v); }
   static freg fadd(freg a, freg b) { return _mm512_add_ps(a, b); }

@@ -93,6 +93,10 @@ struct Q8Scalar {
   static freg fset1(float x) { return x; }
   static freg load_f32(const float* p) { return *p; }
   static freg load_f32_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
+  static void store_i32(int32_t* p, ireg v) { *p = v; }
+  static void store_i32_partial(int32_t* p, ireg v, int n) {
+    if (n > 0) *p = v;
+  }
   static void store_f32(float* p, freg v) { *p = v; }
   static void store_f32_partial(float* p, freg v, int n) {
     if (n > 0) *p = v;

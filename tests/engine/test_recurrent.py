@@ -49,7 +49,8 @@ def cell_case(op: str, *, seq: int = 5, batch: int = 2, inp: int = 6, hidden: in
     inits: dict[str, np.ndarray] = {}
     # wide layers get smaller weights: sums of hundreds of terms would otherwise cancel down to rounding noise
     w_scale = min(0.4, 2.0 / np.sqrt(hidden))
-    weights = {"W": rnd(dirs, g * hidden, inp, scale=0.4), "R": rnd(dirs, g * hidden, hidden, scale=w_scale)}
+    weights = {"W": rnd(dirs, g * hidden, inp, scale=min(0.4, 2.0 / np.sqrt(inp))),
+               "R": rnd(dirs, g * hidden, hidden, scale=w_scale)}
     if bias:
         weights["B"] = rnd(dirs, 2 * g * hidden, scale=0.3)
     if peep:
@@ -135,6 +136,10 @@ CASES = {
     "gru_split_columns": ("GRU", {"hidden": 600, "inp": 8, "batch": 1, "seq": 3, "linear_before_reset": 1}),
     "gru_split_columns_lbr0": ("GRU", {"hidden": 600, "inp": 8, "batch": 1, "seq": 3, "direction": "reverse"}),
     "rnn_split_columns": ("RNN", {"hidden": 1024, "inp": 8, "batch": 1, "seq": 3}),
+    # input projections large enough to be shared by the threads: over rows, and over columns (<= 4 rows)
+    "lstm_parallel_projection": ("LSTM", {"hidden": 64, "inp": 128, "batch": 4, "seq": 64,
+                                          "direction": "bidirectional"}),
+    "rnn_parallel_projection_columns": ("RNN", {"hidden": 2048, "inp": 2048, "batch": 1, "seq": 4}),
     # GRU
     "gru_forward": ("GRU", {}),
     "gru_lbr": ("GRU", {"linear_before_reset": 1, "init_h": True}),

@@ -184,6 +184,11 @@ Params parse_params(const Attributes& a, Cell cell) {
 // Floats of the input projection a run may hold (1 GiB): a keyword-spotting LSTM needs about 0.2 MiB.
 constexpr int64_t kMaxScratchFloats = int64_t(1) << 28;
 
+// The input projection is shared by the threads from this many multiply-adds. Below, one thread
+// does it: a keyword-spotting layer's (2-7M) took 0.2 ms longer on two threads than on one on the
+// shared 2-core host measured (recurrent_bench.py), where the join waits for a descheduled worker.
+constexpr int64_t kMinParallelProjection = int64_t(1) << 24;
+
 // Input indices.
 constexpr size_t kX = 0, kW = 1, kR = 2, kB = 3, kSeqLens = 4, kInitH = 5, kInitC = 6, kP = 7;
 
@@ -469,7 +474,9 @@ void recurrent_kernel(const KernelContext& ctx) {
     const float* x = in[kX]->ptr<const float>();
     kernels::Epilogue ep;
     ep.bias = wt->in_bias.data();
-    if (rows <= gemm.tile_rows && nt >= 2 * gemm.tile_cols) {
+    if (rows * input * nt < kMinParallelProjection) {
+      kernels::sgemm_packed(gemm, input, nt, x, input, wt->packed_w.data(), xw.data(), nt, ep, {0, rows}, {0, nt});
+    } else if (rows <= gemm.tile_rows && nt >= 2 * gemm.tile_cols) {
       split_gemm_cols(ctx, gemm, nt, [&](kernels::Range cols) {
         kernels::sgemm_packed(gemm, input, nt, x, input, wt->packed_w.data(), xw.data(), nt, ep, {0, rows}, cols);
       });

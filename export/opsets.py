@@ -520,13 +520,31 @@ def _expand_node(node: NodeProto, version: int, ctx: _Context, supported: Collec
     out: list[NodeProto] = []
     for n in body:
         versions[n.name] = inner_version
+        ctx.note_constant(n)
         out.extend(_expand_node(n, inner_version, ctx, supported, inner, versions, depth + 1))
+        _infer_node_types(n, inner_version, ctx)  # a context-dependent function further on needs its input types
     if any(n.op_type not in supported and n.op_type != "Constant" for n in out):
         # the body needs an op the engine lacks too: the support check should name the op the model uses
         return [node]
     rewrites.expanded.update(inner.expanded)
     rewrites.expanded[node.op_type] += 1
     return out
+
+
+def _infer_node_types(node: NodeProto, version: int, ctx: _Context) -> None:
+    """The output types of one body node, from its inputs' (ONNX's per-node inference), into ``ctx.types``."""
+    inputs = [i for i in node.input if i]
+    if node.domain not in DEFAULT_DOMAINS or any(i not in ctx.types for i in inputs):
+        return
+    try:
+        schema = defs.get_schema(node.op_type, version, node.domain)
+        data = {i: numpy_helper.from_array(ctx.consts[i], i) for i in inputs if i in ctx.consts}
+        out = onnx.shape_inference.infer_node_outputs(schema, node, {i: ctx.types[i] for i in inputs}, data, {},
+                                                      [helper.make_opsetid("", version)])
+    except Exception:  # noqa: BLE001 - a node ONNX cannot type here is typed by the inference after expansion
+        return
+    for name, t in out.items():
+        ctx.types.setdefault(name, t)
 
 
 def _adapt_graph(graph: GraphProto, version: int, supported: Collection[str], rewrites: Rewrites,

@@ -1,6 +1,6 @@
 """Latency of 2-layer LSTM and GRU stacks (keyword-spotting / sensor sizes): the engine against ONNX Runtime.
 
-    .venv/bin/python engine/bench/recurrent_bench.py [--rounds 7] [--runs 20] [--threads 1,2]
+    .venv/bin/python -m measure.benchmarks.recurrent [--rounds 7] [--runs 20] [--threads 1,2]
 
 Each case is one ONNX graph (two recurrent nodes, batch 1) converted with export.convert_model (default
 passes) and run by engine.Session and by an onnxruntime.InferenceSession (all graph optimizations, the

@@ -6,7 +6,7 @@ the converted file (its MatMul chains fused into DynamicQuantMatMul) and ORT the
 default optimizations. Rounds are interleaved (engine int8, ORT int8, engine fp32, ORT fp32, ...) so that a noisy
 neighbour slows all of them alike; each figure is the median over rounds of the mean of ``--iters`` runs.
 
-    .venv/bin/python -m engine.bench.dynamic_quant_bench --threads 1 2
+    .venv/bin/python -m measure.benchmarks.dynamic_quant --threads 1 2
 """
 
 from __future__ import annotations

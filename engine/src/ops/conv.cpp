@@ -25,6 +25,10 @@ struct ConvState {
   const kernels::F32DwconvKernel* dwconv = nullptr;  // depthwise
   const kernels::F32VactKernel* vact = nullptr;      // set: Winograd F(2x2, 3x3), its activation pass
   PackedBuffer<float> packed;                        // weights packed for the chosen variant
+  // A weight (or bias) computed by the graph (ONNX allows it; exporters of dynamic filters and ONNX's own
+  // test cases do it): packed on every run instead of once. No Winograd and no channel scale then.
+  bool runtime_weights = false;
+  bool runtime_bias = false;
   // With a channel scale (input 3, see below): the 1x1 weights as [out_c][in_c], to rescale per image.
   std::vector<float> weights_oc;
 };
@@ -86,22 +90,41 @@ bool uses_winograd(const PrepareContext& ctx, const kernels::Conv2dShape& s) {
          at.out_h() * at.out_w() >= 14 * 14;
 }
 
+// A run-time weight's declared shape must be static: the geometry (and the kernel chosen) come from it.
+std::shared_ptr<void> prepare_runtime_conv(PrepareContext& ctx, const std::shared_ptr<ConvState>& st) {
+  const TensorRef& w = *ctx.inputs[1];
+  for (int64_t d : w.shape)
+    if (d < 0) ctx.error("a weight (input 1) computed at run time needs a static shape, got ", shape_str(w.shape));
+  if (ctx.has_input(3)) ctx.error("a channel scale (input 3) needs a constant weight");
+  st->runtime_weights = true;
+  st->shape = read_conv_geometry(ctx.attrs, w.shape);
+  if (st->shape.is_depthwise())
+    st->dwconv = ctx.use(ctx.kernels.f32_dwconv);
+  else
+    st->gemm = ctx.use(ctx.kernels.f32_gemm);
+  return st;
+}
+
 std::shared_ptr<void> prepare_conv(PrepareContext& ctx) {
-  const TensorRef* w = ctx.constant(1);
-  if (w == nullptr) ctx.error("the weight (input 1) must be a constant");
-  if (w->dtype != DType::kFloat32) ctx.error("weight dtype must be float32, got ", dtype_name(w->dtype));
   auto st = std::make_shared<ConvState>();
-  st->shape = read_conv_geometry(ctx.attrs, w->shape);
   st->auto_pad = read_auto_pad(ctx.attrs);
   st->act = parse_fused_activation(ctx.attrs);
+  const TensorRef* w = ctx.constant(1);
+  if (w == nullptr) prepare_runtime_conv(ctx, st);
+  else if (w->dtype != DType::kFloat32) ctx.error("weight dtype must be float32, got ", dtype_name(w->dtype));
+  else st->shape = read_conv_geometry(ctx.attrs, w->shape);
   const kernels::Conv2dShape& s = st->shape;
   st->bias.assign(static_cast<size_t>(s.out_c), 0.0f);
   if (ctx.has_input(2)) {
     const TensorRef* b = ctx.constant(2);
-    if (b == nullptr) ctx.error("the bias (input 2) must be a constant");
-    if (b->dtype != DType::kFloat32 || b->numel() != s.out_c) ctx.error("bias must be float32 [", s.out_c, "]");
-    std::memcpy(st->bias.data(), b->data, static_cast<size_t>(s.out_c) * sizeof(float));
+    if (b == nullptr) {
+      st->runtime_bias = true;  // checked against out_c by the shape inference, read per run
+    } else {
+      if (b->dtype != DType::kFloat32 || b->numel() != s.out_c) ctx.error("bias must be float32 [", s.out_c, "]");
+      std::memcpy(st->bias.data(), b->data, static_cast<size_t>(s.out_c) * sizeof(float));
+    }
   }
+  if (st->runtime_weights) return st;
   // Packing depends only on channels, kernel size and groups, not on the image.
   const float* src = w->ptr<const float>();
   if (ctx.has_input(3)) st->weights_oc.assign(src, src + s.out_c * s.in_c);
@@ -122,13 +145,49 @@ std::shared_ptr<void> prepare_conv(PrepareContext& ctx) {
   return st;
 }
 
+// The weight of this run as OIHW floats (a rank-4 tensor computed by the graph may arrive NHWC), packed as
+// prepare_conv packs a constant one.
+PackedBuffer<float> pack_runtime_weight(const ConvState& st, const TensorRef& w) {
+  const kernels::Conv2dShape& s = st.shape;
+  // the plan's shapes come from the inference, which need not match the shape the file declared and the
+  // geometry was read from: a weight of another shape is refused, never read out of bounds
+  const Shape want{s.out_c, s.in_c / s.groups, s.kernel_h, s.kernel_w};
+  SLIM_CHECK(w.shape == want, "Conv: the weight computed at run time is ", shape_str(w.shape), ", the model declares ",
+             shape_str(want));
+  std::vector<float> oihw;
+  const float* src = w.ptr<const float>();
+  if (w.layout == Layout::kNhwc) {
+    const int64_t o = w.shape[0], i = w.shape[1], hw = w.shape[2] * w.shape[3];
+    oihw.resize(static_cast<size_t>(o * i * hw));
+    for (int64_t a = 0; a < o; ++a)
+      for (int64_t p = 0; p < hw; ++p)
+        for (int64_t c = 0; c < i; ++c) oihw[static_cast<size_t>((a * i + c) * hw + p)] = src[(a * hw + p) * i + c];
+    src = oihw.data();
+  }
+  PackedBuffer<float> packed;
+  if (st.dwconv != nullptr) {
+    packed.resize(static_cast<size_t>(kernels::depthwise_packed_weight_floats(s)));
+    kernels::depthwise_pack_weights(s, src, packed.data());
+  } else {
+    packed.resize(static_cast<size_t>(kernels::conv2d_packed_weight_floats(*st.gemm, s)));
+    kernels::conv2d_pack_weights(*st.gemm, s, src, packed.data());
+  }
+  return packed;
+}
+
 void conv_kernel(const KernelContext& ctx) {
   const ConvState& st = ctx.state<ConvState>();
   if (ctx.outputs[0].numel() == 0) return;  // batch 0
   kernels::Conv2dShape s = st.shape;
   conv_at_input(s, st.auto_pad, ctx.inputs[0].shape);
   kernels::Epilogue ep;
-  ep.bias = st.bias.data();
+  if (st.runtime_bias)
+    SLIM_CHECK(ctx.inputs[2].numel() == s.out_c, "Conv: the bias computed at run time has ", ctx.inputs[2].numel(),
+               " values, the weight has ", s.out_c, " output channels");
+  ep.bias = st.runtime_bias ? ctx.inputs[2].ptr<const float>() : st.bias.data();
+  const PackedBuffer<float> runtime_packed =
+      st.runtime_weights ? pack_runtime_weight(st, ctx.inputs[1]) : PackedBuffer<float>();
+  const float* packed_w = st.runtime_weights ? runtime_packed.data() : st.packed.data();
   ep.act = st.act;
   // Below this much work a second thread costs more to bring in than it saves
   // (the layers of a 32 px network: a few microseconds each).
@@ -171,7 +230,7 @@ void conv_kernel(const KernelContext& ctx) {
     }
     if (st.dwconv != nullptr) {
       ctx.parallel_for(s.out_rows(), serial ? s.out_rows() : 1, [&](int64_t b, int64_t e) {
-        kernels::depthwise_conv2d(*st.dwconv, s, x, st.packed.data(), y, ep, {b, e});
+        kernels::depthwise_conv2d(*st.dwconv, s, x, packed_w, y, ep, {b, e});
       });
       return;
     }
@@ -180,7 +239,7 @@ void conv_kernel(const KernelContext& ctx) {
       const int64_t scratch = kernels::winograd_scratch_floats(*st.gemm, s);
       ctx.parallel_for(tiles, serial ? tiles : st.gemm->tile_rows, [&](int64_t b, int64_t e) {
         std::vector<float> buf(static_cast<size_t>(scratch));
-        kernels::winograd_conv2d(*st.gemm, *st.vact, s, x, st.packed.data(), y, ep, {b, e}, buf.data());
+        kernels::winograd_conv2d(*st.gemm, *st.vact, s, x, packed_w, y, ep, {b, e}, buf.data());
       });
       return;
     }
@@ -190,7 +249,7 @@ void conv_kernel(const KernelContext& ctx) {
     const int64_t scratch = kernels::conv2d_scratch_floats(*st.gemm, s);
     ctx.parallel_for(tiles, serial ? tiles : 1, [&](int64_t b, int64_t e) {
       std::vector<float> buf(static_cast<size_t>(scratch));
-      kernels::conv2d(*st.gemm, s, x, st.packed.data(), y, ep, {b * tile, std::min(pixels, e * tile)},
+      kernels::conv2d(*st.gemm, s, x, packed_w, y, ep, {b * tile, std::min(pixels, e * tile)},
                       scratch ? buf.data() : nullptr);
     });
   });

@@ -13,6 +13,7 @@ from export import ir
 from export.atomic import write_atomically
 from export.engine_file import EngineFileError, load_engine_file_summary, serialize
 from export.errors import ModelFormatError
+from export.lowering import lower
 from export.opsets import ENGINE_OPSET, default_opset, to_engine_forms, upgrade
 from export.passes import PASSES, PassResult, run_pipeline
 from export.quantized.params import normalize as normalize_quantization
@@ -229,8 +230,13 @@ def normalize_opset(model: onnx.ModelProto, source: str,
     model, rewrites = to_engine_forms(model, supported_ops, source,
                                       reinfer=lambda m: refill_shapes(m, source, data_prop))
     note = str(version) if version == ENGINE_OPSET else f"{version} -> {ENGINE_OPSET}"
+    model, lowered = lower(model)
+    if lowered:
+        model = refill_shapes(model, source, data_prop)
     if rewrites:
         note += f" ({rewrites.summary()})"
+    if lowered:
+        note += "; as 2-D ops: " + ", ".join(f"{op} x{n}" for op, n in sorted(lowered.items()))
     return model, version, note, inference_mode
 
 

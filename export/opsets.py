@@ -479,6 +479,11 @@ def _types(graph: GraphProto) -> dict[str, onnx.TypeProto]:
     return types
 
 
+# what other rewriting steps of the converter (export.lowering) build on
+RewriteContext = _Context
+value_types = _types
+
+
 def _subgraphs(node: NodeProto) -> list[GraphProto]:
     out = []
     for a in node.attribute:

@@ -87,3 +87,34 @@ def test_cnn_with_run_time_height_and_width(tmp_path):
     feeds = [{"x": rng.standard_normal((1, 3, hh, ww)).astype(np.float32)}
              for hh, ww in ((32, 32), (48, 80), (16, 200), (32, 32))]
     _check(tmp_path / "cnn.onnx", tmp_path / "cnn.slm", feeds)
+
+
+def test_shapes_computed_from_data_at_run_time(tmp_path):
+    # The length comes from the values of a float input (ReduceMax -> Cast): nothing at plan time knows it,
+    # so Range, ConstantOfShape and Expand make dynamic outputs and what follows is planned per run
+    from onnx import TensorProto, helper
+
+    from tests.engine.onnx_cases import graph_model
+
+    nodes = [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+             helper.make_node("Cast", ["m"], ["n"], to=TensorProto.INT64),
+             helper.make_node("Range", ["zero", "n", "one"], ["r"]),
+             helper.make_node("Unsqueeze", ["n", "axis0"], ["n1"]),
+             helper.make_node("ConstantOfShape", ["n1"], ["c"],
+                              value=helper.make_tensor("v", TensorProto.INT64, [1], [3])),
+             helper.make_node("Add", ["r", "c"], ["rc"]),
+             helper.make_node("Concat", ["two", "n1"], ["shape"], axis=0),
+             helper.make_node("Expand", ["rc", "shape"], ["y"])]
+    inits = {"zero": np.asarray(0, np.int64), "one": np.asarray(1, np.int64), "axis0": np.asarray([0], np.int64),
+             "two": np.asarray([2], np.int64)}
+    x0 = np.asarray([1.0, 4.2, 2.0], np.float32)
+    model = graph_model(nodes, {"x": x0}, {"y": TensorProto.INT64}, inits)
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.INT64, [2, None]))
+    convert(model, tmp_path / "dyn.slm", optimize=False)
+    for threads in (1, 2):
+        s = engine.Session(tmp_path / "dyn.slm", threads=threads)
+        for top in (4.2, 9.0, 0.0, 6.5):
+            x = np.asarray([1.0, top, 0.0], np.float32)
+            (y,) = s.run(None, {"x": x})
+            n = int(max(x))
+            np.testing.assert_array_equal(y, np.broadcast_to(np.arange(n) + 3, (2, n)))

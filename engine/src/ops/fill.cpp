@@ -1,5 +1,8 @@
-// Tensors filled from parameters known at plan time: ConstantOfShape and Range
-// (foldable, so small ones become plan constants).
+// Tensors filled from parameters: ConstantOfShape and Range. Parameters known
+// at plan time fix the output's shape then (and small results become plan
+// constants); parameters computed at run time make the output dynamic: its
+// shape is read from them on every run and the rest of the graph is planned
+// for it (OPS.md, dynamic outputs).
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -38,54 +41,70 @@ T saturate(double v) {
   }
 }
 
-void infer_constant_of_shape(InferContext& ctx) {
-  Shape shape = known_int_input(ctx, 0, "shape");
+Shape fill_shape(const TensorRef& t, const std::string& owner) {
+  Shape shape = int_values(t, owner, "shape");
   for (int64_t d : shape)
-    if (d < 0) ctx.error("shape has a negative dim: ", shape_str(shape));
-  ctx.set_output(0, const_dtype(ctx.attrs()), shape);
+    SLIM_CHECK(d >= 0, owner, ": shape has a negative dim: ", shape_str(shape));
+  int64_t n = 0;
+  SLIM_CHECK(checked_numel(shape, kMaxElements, &n), owner, ": shape ", shape_str(shape), " is too large");
+  return shape;
+}
+
+void infer_constant_of_shape(InferContext& ctx) {
+  const DType d = const_dtype(ctx.attrs());
+  if (ctx.input_value(0) == nullptr) return ctx.set_output_dynamic(0, d);
+  ctx.set_output(0, d, fill_shape(*ctx.input_value(0), ctx.attrs().owner()));
 }
 
 void constant_of_shape_kernel(const KernelContext& ctx) {
   const Attributes& a = ctx.attrs;
+  const TensorRef out = ctx.output_dynamic(0) ? ctx.allocate_output(0, fill_shape(ctx.inputs[0], a.owner()))
+                                              : ctx.outputs[0];
   const bool int_value = a.has("value") && a.all().at("value").type == Attribute::kInt;
   const int64_t iv = int_value ? a.get_int("value") : 0;
   const double v = int_value ? static_cast<double>(iv) : a.get_float("value", 0.0f);
-  dispatch_dtype(ctx.outputs[0].dtype, a.owner(), [&](auto z) {
+  dispatch_dtype(out.dtype, a.owner(), [&](auto z) {
     using T = decltype(z);
-    T* y = ctx.outputs[0].ptr<T>();
+    T* y = out.ptr<T>();
     // An int value goes to an int dtype exactly (a double would round 2^53 + 1).
     T fill = saturate<T>(v);
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
       if (int_value && iv >= std::numeric_limits<T>::min() && iv <= std::numeric_limits<T>::max()) fill = static_cast<T>(iv);
     }
-    std::fill(y, y + ctx.outputs[0].numel(), fill);
+    std::fill(y, y + out.numel(), fill);
   });
+}
+
+int64_t range_count(const TensorRef& s, const TensorRef& l, const TensorRef& d, const std::string& o) {
+  const double start = scalar_value(s, o, "start"), limit = scalar_value(l, o, "limit");
+  const double delta = scalar_value(d, o, "delta");
+  SLIM_CHECK(delta != 0.0, o, ": delta must not be 0");
+  const double n = std::ceil((limit - start) / delta);
+  // NaN, infinite or beyond any tensor: refused before the cast to int64, which would be undefined.
+  SLIM_CHECK(n <= static_cast<double>(kMaxElements), o, ": start ", start, ", limit ", limit, ", delta ", delta,
+             " give ", n, " elements");
+  return static_cast<int64_t>(std::max(0.0, n));
 }
 
 void infer_range(InferContext& ctx) {
   const DType d = ctx.input_dtype(0);
   for (size_t i = 1; i < 3; ++i)
     if (ctx.input_dtype(i) != d) ctx.error("start, limit and delta must have one dtype");
-  const std::string& o = ctx.attrs().owner();
-  if (!ctx.input_value(0) || !ctx.input_value(1) || !ctx.input_value(2))
-    ctx.error("start, limit and delta must be known when the graph is planned");
-  const double start = scalar_value(*ctx.input_value(0), o, "start");
-  const double limit = scalar_value(*ctx.input_value(1), o, "limit");
-  const double delta = scalar_value(*ctx.input_value(2), o, "delta");
-  if (delta == 0.0) ctx.error("delta must not be 0");
-  const double n = std::ceil((limit - start) / delta);
-  // NaN, infinite or beyond any tensor: refused before the cast to int64, which would be undefined.
-  if (!(n <= static_cast<double>(kMaxElements))) ctx.error("start ", start, ", limit ", limit, ", delta ", delta,
-                                                         " give ", n, " elements");
-  ctx.set_output(0, d, {static_cast<int64_t>(std::max(0.0, n))});
+  if (!ctx.input_value(0) || !ctx.input_value(1) || !ctx.input_value(2)) return ctx.set_output_dynamic(0, d);
+  ctx.set_output(0, d, {range_count(*ctx.input_value(0), *ctx.input_value(1), *ctx.input_value(2),
+                                    ctx.attrs().owner())});
 }
 
 void range_kernel(const KernelContext& ctx) {
-  dispatch_dtype(ctx.outputs[0].dtype, ctx.attrs.owner(), [&](auto z) {
+  const TensorRef out =
+      ctx.output_dynamic(0)
+          ? ctx.allocate_output(0, {range_count(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.attrs.owner())})
+          : ctx.outputs[0];
+  dispatch_dtype(out.dtype, ctx.attrs.owner(), [&](auto z) {
     using T = decltype(z);
     const T start = ctx.inputs[0].ptr<const T>()[0], delta = ctx.inputs[2].ptr<const T>()[0];
-    T* y = ctx.outputs[0].ptr<T>();
-    for (int64_t i = 0; i < ctx.outputs[0].numel(); ++i) {
+    T* y = out.ptr<T>();
+    for (int64_t i = 0; i < out.numel(); ++i) {
       if constexpr (std::is_floating_point_v<T>) {
         y[i] = start + static_cast<T>(i) * delta;
       } else {

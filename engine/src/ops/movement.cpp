@@ -196,13 +196,25 @@ void transpose_kernel(const KernelContext& ctx) {
 }
 
 // ---- Expand / Tile --------------------------------------------------------
+// A target shape computed at run time makes the output dynamic (its shape read on every run).
+Shape expanded_shape(const Shape& x, const TensorRef& shape, const std::string& owner) {
+  const Shape out = broadcast_shapes(x, int_values(shape, owner, "shape"), owner);
+  int64_t n = 0;
+  SLIM_CHECK(checked_numel(out, kMaxElements, &n), owner, ": shape ", shape_str(out), " is too large");
+  return out;
+}
+
 void infer_expand(InferContext& ctx) {
-  const auto shape = known_int_input(ctx, 1, "shape");
-  ctx.set_output(0, ctx.input_dtype(0), broadcast_shapes(ctx.input_shape(0), shape, ctx.attrs().owner()));
+  if (ctx.input_value(1) == nullptr) return ctx.set_output_dynamic(0, ctx.input_dtype(0));
+  ctx.set_output(0, ctx.input_dtype(0), expanded_shape(ctx.input_shape(0), *ctx.input_value(1), ctx.attrs().owner()));
 }
 
 void expand_kernel(const KernelContext& ctx) {
-  const TensorRef &x = ctx.inputs[0], &y = ctx.outputs[0];
+  const TensorRef& x = ctx.inputs[0];
+  const TensorRef y = ctx.output_dynamic(0)
+                          ? ctx.allocate_output(0, expanded_shape(x.shape, ctx.inputs[1], ctx.attrs.owner()))
+                          : ctx.outputs[0];
+  if (y.numel() == 0) return;
   strided_copy(ctx, y.shape, y.layout, dtype_size(y.dtype), y.data, strides_of(y), 0, x.data,
                broadcast_strides(x, y.rank()), 0);
 }

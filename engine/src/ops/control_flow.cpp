@@ -25,6 +25,31 @@ namespace {
 // microseconds, so this bounds a run to seconds.
 constexpr int64_t kMaxIterations = int64_t(1) << 20;
 
+// Nested loops multiply (2^20 outer iterations of a 2^20-iteration inner loop), so the limit holds for
+// the outermost Loop or Scan running on this thread and every one inside it together. A body runs on
+// the thread of the node that runs it, so a thread-local count sees the whole nest.
+thread_local int64_t t_iterations_left = -1;
+
+class IterationBudget {
+ public:
+  IterationBudget() : outermost_(t_iterations_left < 0) {
+    if (outermost_) t_iterations_left = kMaxIterations;
+  }
+  ~IterationBudget() {
+    if (outermost_) t_iterations_left = -1;
+  }
+  IterationBudget(const IterationBudget&) = delete;
+  IterationBudget& operator=(const IterationBudget&) = delete;
+  void take(const KernelContext& ctx) const {
+    SLIM_CHECK(t_iterations_left > 0, ctx.attrs.owner(), ": runs more than ", kMaxIterations,
+               " iterations (with the loops around it), the engine's limit (FORMAT.md \"Control flow\")");
+    --t_iterations_left;
+  }
+
+ private:
+  bool outermost_;
+};
+
 // A copy the op owns: a subgraph's outputs live in its arena, which the next run reuses.
 struct Owned {
   std::shared_ptr<void> buf;
@@ -357,9 +382,9 @@ void loop_kernel(const KernelContext& ctx) {
   size_t scan_bytes = 0;
   int64_t iter = 0;
   bool cond_in = true;
+  const IterationBudget budget;
   for (; iter < trip && cond; ++iter) {
-    SLIM_CHECK(iter < kMaxIterations, ctx.attrs.owner(), ": runs more than ", kMaxIterations,
-               " iterations, the engine's limit (FORMAT.md \"Control flow\")");
+    budget.take(ctx);
     std::vector<TensorRef> formal{TensorRef{&iter, DType::kInt64, {}, Layout::kPlain},
                                   TensorRef{&cond_in, DType::kBool, {}, Layout::kPlain}};
     std::vector<bool> by_value{st.iter_by_value.load(), true};
@@ -505,7 +530,9 @@ void scan_kernel(const KernelContext& ctx) {
     count = in.shape[static_cast<size_t>(in_axes.back())];
   }
   std::vector<std::vector<Owned>> scans(st.scan_out);
+  const IterationBudget budget;
   for (int64_t t = 0; t < count; ++t) {
+    budget.take(ctx);
     std::vector<TensorRef> formal;
     std::vector<Owned> slices;
     for (const Owned& s : state) formal.push_back(s.ref);

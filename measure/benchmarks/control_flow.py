@@ -2,7 +2,7 @@
 condition the body computes), followed by three ops that are planned once the scan output's length is known.
 For each new length: the first run (it plans the rest of the graph) and the median of 30 more (cached plan).
 
-    .venv/bin/python engine/bench/control_flow_bench.py
+    .venv/bin/python -m measure.benchmarks.control_flow
 """
 
 from __future__ import annotations

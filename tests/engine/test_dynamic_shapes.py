@@ -118,3 +118,34 @@ def test_shapes_computed_from_data_at_run_time(tmp_path):
             (y,) = s.run(None, {"x": x})
             n = int(max(x))
             np.testing.assert_array_equal(y, np.broadcast_to(np.arange(n) + 3, (2, n)))
+
+
+def test_nonzero_selects_detections_whose_count_only_the_data_knows(tmp_path):
+    # the detection post-process pattern: keep the boxes whose score passes a threshold
+    from onnx import TensorProto, helper
+
+    from tests.engine.onnx_cases import graph_model, ort_run
+
+    nodes = [helper.make_node("Greater", ["scores", "thr"], ["keep"]),
+             helper.make_node("NonZero", ["keep"], ["idx"]),
+             helper.make_node("Squeeze", ["idx", "axis0"], ["flat"]),
+             helper.make_node("Gather", ["boxes", "flat"], ["kept"], axis=0),
+             helper.make_node("NonZero", ["grid"], ["where2d"])]
+    rng = np.random.default_rng(3)
+    feeds = {"scores": rng.random(50).astype(np.float32), "boxes": rng.random((50, 4)).astype(np.float32),
+             "grid": (rng.random((3, 5)) > 0.5).astype(np.float32)}
+    inits = {"thr": np.asarray(0.7, np.float32), "axis0": np.asarray([0], np.int64)}
+    model = graph_model(nodes, feeds, {"kept": TensorProto.FLOAT, "where2d": TensorProto.INT64}, inits)
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("kept", TensorProto.FLOAT, [None, 4]))
+    model.graph.output[1].CopyFrom(helper.make_tensor_value_info("where2d", TensorProto.INT64, [2, None]))
+    convert(model, tmp_path / "nz.slm", optimize=False)
+    for threads in (1, 2):
+        s = engine.Session(tmp_path / "nz.slm", threads=threads)
+        for trial in range(4):
+            feeds = {"scores": rng.random(50).astype(np.float32) ** (trial + 1),
+                     "boxes": rng.random((50, 4)).astype(np.float32),
+                     "grid": (rng.random((3, 5)) > 0.5).astype(np.float32)}
+            got, want = s.run(None, feeds), ort_run(model, feeds)
+            for g, w in zip(got, want):
+                assert g.shape == w.shape
+                np.testing.assert_array_equal(g, w)

@@ -1,5 +1,6 @@
 // Element-indexed data movement: GatherElements, GatherND, ScatterElements,
-// ScatterND, OneHot, Trilu. Indices come from the graph (untrusted at run
+// ScatterND, OneHot, Trilu, NonZero (its output's length is the data's: a
+// dynamic output, OPS.md). Indices come from the graph (untrusted at run
 // time too): every index is range-checked before it addresses memory, and an
 // out-of-range one fails the run with the node's name. Plain layout: these ops
 // index logical positions element by element, so NHWC would buy nothing.
@@ -350,6 +351,33 @@ OpDef plain_def(const char* type, std::vector<DType> dtypes, int in_min, int in_
       .kernel(std::move(kernel));
 }
 
+// NonZero: the indices of the non-zero elements, [rank, count], row-major order (NaN counts as non-zero).
+void infer_nonzero(InferContext& ctx) { ctx.set_output_dynamic(0, DType::kInt64); }
+
+void nonzero_kernel(const KernelContext& ctx) {
+  const TensorRef& x = ctx.inputs[0];
+  const int rank = x.rank();
+  const int64_t n = x.numel();
+  dispatch_dtype(x.dtype, ctx.attrs.owner(), [&](auto z) {
+    using T = decltype(z);
+    const T* p = x.ptr<const T>();
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; ++i) count += !(p[i] == T(0));
+    const TensorRef y = ctx.allocate_output(0, {rank, count});
+    int64_t* out = y.ptr<int64_t>();
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (p[i] == T(0)) continue;
+      int64_t rest = i;
+      for (int d = rank - 1; d >= 0; --d) {
+        out[d * count + k] = rest % x.shape[d];
+        rest /= x.shape[d];
+      }
+      ++k;
+    }
+  });
+}
+
 }  // namespace
 }  // namespace slim
 
@@ -368,3 +396,7 @@ DEFINE_OP(OneHot) {
       .foldable();
 }
 DEFINE_OP(Trilu) { return plain_def("Trilu", kAllTypes, 1, 2, infer_trilu, trilu_kernel).foldable(); }
+DEFINE_OP(NonZero) {
+  return plain_def("NonZero", {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kBool, DType::kUInt8,
+                               DType::kInt8}, 1, 1, infer_nonzero, nonzero_kernel);
+}

@@ -44,6 +44,7 @@
   /* where.cpp */ X(Where)                                                                             \
   /* cumulative.cpp */ X(CumSum) X(CumProd)                                                           \
   /* indexing.cpp */ X(GatherElements) X(GatherND) X(ScatterElements) X(ScatterND) X(OneHot) X(Trilu) \
+  X(NonZero)                                                                                           \
   /* topk.cpp */ X(TopK) X(Hardmax)                                                                 \
   /* normalization_extra.cpp */ X(LpNormalization) X(RMSNormalization) X(GroupNormalization)          \
   X(MeanVarianceNormalization) X(LRN)                                                                 \

@@ -165,11 +165,11 @@ def _refuse(node: NodeProto, what: str, version: int) -> ModelFormatError:
                             kind="opset", where=node_label(node.name, node.op_type))
 
 
-def _drop_defaults(node: NodeProto, version: int, defaults: dict[str, object], only_if: bool = True) -> NodeProto:
+def _drop_defaults(node: NodeProto, version: int, defaults: dict[str, object]) -> NodeProto:
     """The node without the later-added attributes whose value is the default (the opset-17 behaviour)."""
     attrs = _attrs(node)
     for name, default in defaults.items():
-        if name in attrs and attrs[name] != default and only_if:
+        if name in attrs and attrs[name] != default:
             raise _refuse(node, f"attribute '{name}' = {attrs[name]!r}", version)
     return _without(node, *defaults)
 

@@ -10,6 +10,19 @@
 
 namespace slim {
 
+FileInputs file_inputs(const Model& model, const ModelNode& node) {
+  FileInputs in;
+  in.refs.resize(node.inputs.size());
+  in.ptrs.assign(node.inputs.size(), nullptr);
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    if (node.inputs[i] < 0) continue;
+    const ModelTensor& t = model.tensors[static_cast<size_t>(node.inputs[i])];
+    in.refs[i] = TensorRef{const_cast<void*>(t.data), t.dtype, t.shape, Layout::kPlain};
+    in.ptrs[i] = &in.refs[i];
+  }
+  return in;
+}
+
 namespace {
 
 // Folded values are shape arithmetic; anything bigger is real data that
@@ -462,15 +475,8 @@ std::vector<CompiledNode> compile_graph(const Model& model, const kernels::Kerne
     cn.def = &def;
     cn.kernel = &def.kernel_fn();
     if (def.prepare_fn()) {
-      std::vector<TensorRef> refs(node.inputs.size());
-      std::vector<const TensorRef*> ptrs(node.inputs.size(), nullptr);
-      for (size_t i = 0; i < node.inputs.size(); ++i) {
-        if (node.inputs[i] < 0) continue;
-        const ModelTensor& t = model.tensors[static_cast<size_t>(node.inputs[i])];
-        refs[i] = TensorRef{const_cast<void*>(t.data), t.dtype, t.shape, Layout::kPlain};
-        ptrs[i] = &refs[i];
-      }
-      PrepareContext pctx{node.attrs, kernel_choice, ptrs, node.outputs.size()};
+      const FileInputs in = file_inputs(model, node);
+      PrepareContext pctx{node.attrs, kernel_choice, in.ptrs, node.outputs.size()};
       pctx.max_memory_bytes = max_memory_bytes;
       cn.prepared = guard_internal(node.attrs, [&] { return def.prepare_fn()(pctx); });
       cn.kernel_isa = pctx.kernel_isa;

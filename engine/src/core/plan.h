@@ -83,6 +83,14 @@ struct PlanInput {
   Layout layout = Layout::kPlain;  // continuation plans: a carried value may be NHWC
 };
 
+// A node's inputs as the file declares them (shape, dtype; data for constants), for prepare() and load-time
+// evaluation. `ptrs[i]` points into `refs` (nullptr for an omitted input); moving the struct keeps them valid.
+struct FileInputs {
+  std::vector<TensorRef> refs;
+  std::vector<const TensorRef*> ptrs;
+};
+FileInputs file_inputs(const Model& model, const ModelNode& node);
+
 // Runs shape inference for `inputs` (one per graph input), assigns layouts,
 // folds shape computations and plans memory. Throws slim::Error naming the
 // node when shapes are incompatible with the model, and when the weights plus

@@ -86,14 +86,9 @@ struct Session::Impl {
         kept.push_back(std::move(node));
         continue;
       }
-      std::vector<TensorRef> refs(node.inputs.size());
-      std::vector<const TensorRef*> ptrs(node.inputs.size(), nullptr);
-      for (size_t i = 0; i < node.inputs.size(); ++i) {
-        if (node.inputs[i] < 0) continue;
-        const ModelTensor& t = model.tensors[static_cast<size_t>(node.inputs[i])];
-        refs[i] = TensorRef{const_cast<void*>(t.data), t.dtype, t.shape, Layout::kPlain};
-        ptrs[i] = &refs[i];
-      }
+      const FileInputs in = file_inputs(model, node);
+      const std::vector<TensorRef>& refs = in.refs;
+      const std::vector<const TensorRef*>& ptrs = in.ptrs;
       SLIM_CHECK(def->supports_dtype(refs[0].dtype), node.attrs.owner(), ": dtype ", dtype_name(refs[0].dtype),
                  " is not supported by DequantizeLinear");
       InferContext ictx(node.attrs, ptrs, 1);
